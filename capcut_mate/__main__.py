@@ -1,0 +1,5 @@
+import sys
+
+from capcut_mate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Everything that touches PostgreSQL: the store, migrations, the embedded server."""

@@ -1,0 +1,198 @@
+-- Every statement the service runs, by name. capcut_mate/database/store.py loads this file
+-- and is the only module that executes these. Connections run with
+-- search_path = capcut_mate, so names are unqualified here.
+--
+-- Each query is a single statement, so each store operation is one short transaction.
+
+-- name: submit_job
+-- Idempotent per draft: insert a pending job unless the draft already has an active one,
+-- and answer with whichever job is now active. Returns no row only when a concurrent
+-- submit committed between this statement's snapshot and its insert; the caller retries.
+WITH inserted AS (
+    INSERT INTO video_jobs (draft_url, draft_key, priority, requirements, max_attempts, stage)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (draft_digest(draft_key)) WHERE status IN ('pending', 'processing') DO NOTHING
+    RETURNING *
+)
+SELECT *, true AS created FROM inserted
+UNION ALL
+SELECT j.*, false AS created
+FROM video_jobs AS j
+WHERE draft_digest(j.draft_key) = draft_digest($2)
+  AND j.status IN ('pending', 'processing')
+  AND NOT EXISTS (SELECT FROM inserted);
+
+-- name: find_job_for_draft
+-- gen_video_status: the newest job with exactly this draft_url; else the newest with the
+-- same draft key.
+SELECT * FROM (
+    (SELECT j.*, 1 AS match_rank FROM video_jobs AS j WHERE j.draft_url = $1 ORDER BY j.id DESC LIMIT 1)
+    UNION ALL
+    (SELECT j.*, 2 AS match_rank FROM video_jobs AS j WHERE j.draft_key = $2 ORDER BY j.id DESC LIMIT 1)
+) AS candidates
+ORDER BY match_rank
+LIMIT 1;
+
+-- name: get_job
+SELECT * FROM video_jobs WHERE id = $1;
+
+-- name: count_active_jobs
+SELECT count(*) FROM video_jobs WHERE status IN ('pending', 'processing');
+
+-- name: claim_jobs
+-- Pick, lock and start jobs in one statement. SKIP LOCKED lets any number of claimers run
+-- at once without waiting on each other or taking the same job; video_jobs_claim_order
+-- serves the pick. Requirements must be a subset of the agent's tags.
+WITH picked AS (
+    SELECT id
+    FROM video_jobs
+    WHERE status = 'pending'
+      AND run_after <= now()
+      AND requirements <@ $2::text[]
+    ORDER BY priority DESC, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE video_jobs AS j
+SET status = 'processing',
+    attempt = j.attempt + 1,
+    progress = 10,
+    stage = $5,
+    agent = $1,
+    lease_expires_at = now() + make_interval(secs => $4),
+    started_at = now(),
+    last_message = NULL
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.attempt, j.draft_url, j.draft_key, j.priority, j.requirements, j.lease_expires_at;
+
+-- name: report_progress
+-- Fenced on (id, attempt) and the agent. Extends the lease, except once a cancel was
+-- requested: then the lease runs out and the reaper fails the job if the agent never
+-- answers. Stage: the one given; else the current one for a heartbeat; else the
+-- progress' own stage name ($8).
+UPDATE video_jobs
+SET progress = $4,
+    stage = coalesce($5::text, CASE WHEN progress = $4 THEN stage END, $8::text),
+    last_message = $6,
+    lease_expires_at = CASE WHEN cancel_requested THEN lease_expires_at
+                            ELSE now() + make_interval(secs => $7) END
+WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing' AND progress <= $4
+RETURNING lease_expires_at, cancel_requested;
+
+-- name: complete_job
+UPDATE video_jobs
+SET status = 'completed',
+    progress = 100,
+    stage = $5,
+    video_url = $4,
+    lease_expires_at = NULL,
+    completed_at = now(),
+    last_message = NULL
+WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
+RETURNING status;
+
+-- name: fail_job
+-- A retryable failure with attempts left, and no cancel pending, goes back to the queue
+-- after a backoff ($6 seconds); anything else is final. A cancelled job always ends with
+-- the cancel message ($7), whatever the agent says.
+WITH running AS (
+    SELECT id,
+           ($5 AND NOT cancel_requested AND attempt < max_attempts) AS retry,
+           cancel_requested
+    FROM video_jobs
+    WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
+    FOR UPDATE
+)
+UPDATE video_jobs AS j
+SET status = CASE WHEN r.retry THEN 'pending' ELSE 'failed' END::job_status,
+    progress = 0,
+    stage = CASE WHEN r.retry THEN $8 ELSE j.stage END,
+    error_message = CASE WHEN r.retry THEN NULL WHEN r.cancel_requested THEN $7 ELSE $4 END,
+    agent = CASE WHEN r.retry THEN NULL ELSE j.agent END,
+    lease_expires_at = NULL,
+    started_at = CASE WHEN r.retry THEN NULL ELSE j.started_at END,
+    completed_at = CASE WHEN r.retry THEN NULL ELSE now() END,
+    run_after = CASE WHEN r.retry THEN now() + make_interval(secs => $6) ELSE j.run_after END,
+    last_message = $4
+FROM running AS r
+WHERE j.id = r.id
+RETURNING j.status, j.run_after;
+
+-- name: ending_of_attempt
+-- How an attempt ended, for answering a repeated complete or fail: the history row that
+-- took the job out of processing for that attempt.
+SELECT to_status, at, agent, message
+FROM job_events
+WHERE job_id = $1 AND attempt = $2 AND from_status = 'processing' AND to_status <> 'processing'
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: cancel_active_job
+-- A pending job fails at once; a processing one is flagged, and its agent hears of it on
+-- its next progress call.
+WITH target AS (
+    SELECT id, status
+    FROM video_jobs
+    WHERE draft_digest(draft_key) = draft_digest($1) AND status IN ('pending', 'processing')
+    FOR UPDATE
+)
+UPDATE video_jobs AS j
+SET status = CASE WHEN t.status = 'pending' THEN 'failed' ELSE 'processing' END::job_status,
+    error_message = CASE WHEN t.status = 'pending' THEN $2 END,
+    completed_at = CASE WHEN t.status = 'pending' THEN now() END,
+    cancel_requested = true,
+    last_message = $2
+FROM target AS t
+WHERE j.id = t.id
+RETURNING j.*;
+
+-- name: expire_leases
+-- The lease reaper. Expired attempts go back to the queue, or fail once attempts are used
+-- up or a cancel was requested. SKIP LOCKED makes concurrent reapers (one per service
+-- process) share the work instead of colliding.
+WITH expired AS (
+    SELECT id,
+           (cancel_requested OR attempt >= max_attempts) AS give_up,
+           cancel_requested
+    FROM video_jobs
+    WHERE status = 'processing' AND lease_expires_at < now()
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE video_jobs AS j
+SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
+    progress = 0,
+    stage = CASE WHEN e.give_up THEN j.stage ELSE $5 END,
+    error_message = CASE WHEN NOT e.give_up THEN NULL
+                         WHEN e.cancel_requested THEN $2
+                         ELSE $3 END,
+    agent = CASE WHEN e.give_up THEN j.agent END,
+    lease_expires_at = NULL,
+    started_at = CASE WHEN e.give_up THEN j.started_at END,
+    completed_at = CASE WHEN e.give_up THEN now() END,
+    run_after = now(),
+    last_message = $4
+FROM expired AS e
+WHERE j.id = e.id
+RETURNING j.id, j.status, j.attempt;
+
+-- name: expire_pending_jobs
+-- Jobs that waited in the queue longer than the configured limit fail.
+WITH stale AS (
+    SELECT id
+    FROM video_jobs
+    WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
+    ORDER BY id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE video_jobs AS j
+SET status = 'failed',
+    error_message = $3,
+    completed_at = now(),
+    last_message = $3
+FROM stale
+WHERE j.id = stale.id
+RETURNING j.id;

@@ -1,0 +1,89 @@
+"""Job states, stages and the small rules both the service and the agents follow.
+
+The state machine itself lives in the database (table capcut_mate.job_status_transitions,
+enforced by a trigger). ALLOWED_TRANSITIONS mirrors it for Python readers, and
+tests/test_state_machine.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+ALLOWED_TRANSITIONS: frozenset[tuple[JobStatus, JobStatus]] = frozenset(
+    {
+        (JobStatus.PENDING, JobStatus.PROCESSING),  # an agent claims it
+        (JobStatus.PROCESSING, JobStatus.PROCESSING),  # progress, heartbeat, cancel request
+        (JobStatus.PROCESSING, JobStatus.COMPLETED),
+        (JobStatus.PROCESSING, JobStatus.FAILED),
+        (JobStatus.PROCESSING, JobStatus.PENDING),  # lease lost or retryable failure
+        (JobStatus.PENDING, JobStatus.FAILED),  # cancelled, or expired in the queue
+    }
+)
+
+# Staged progress an agent reports (CONTRACT.md, "States and progress").
+STAGES: dict[int, str] = {
+    10: "开始处理",
+    20: "草稿解析",
+    30: "准备环境",
+    50: "素材处理",
+    70: "导出控制",
+    90: "文件生成",
+}
+PENDING_STAGE = "等待中"
+COMPLETED_STAGE = "完成"
+MIN_RUNNING_PROGRESS = 10
+MAX_RUNNING_PROGRESS = 90
+
+# Final error messages the service itself writes (upstream wording).
+CANCELLED_MESSAGE = "任务已取消"
+AGENT_LOST_MESSAGE = "导出代理失联"
+QUEUE_EXPIRED_MESSAGE = "任务排队超时"
+
+SUBMITTED_MESSAGE = "视频生成任务已提交，请使用draft_url查询进度"
+SUCCESS_MESSAGE = "成功"
+
+
+def stage_for(progress: int) -> str:
+    """The stage name a progress value falls in: the highest stage at or below it."""
+    if progress >= 100:
+        return COMPLETED_STAGE
+    name = PENDING_STAGE
+    for threshold, stage in STAGES.items():
+        if progress >= threshold:
+            name = stage
+    return name
+
+
+def retry_delay_seconds(attempt: int) -> int:
+    """Backoff before a retryable failure is claimed again: 10 s × 2^(attempt−1), at most 5 min."""
+    return min(10 * 2 ** max(attempt - 1, 0), 300)
+
+
+def draft_key(draft_url: str) -> str:
+    """A draft's identity: its draft_id query parameter when it has one, else the whole URL."""
+    for name, value in parse_qsl(urlsplit(draft_url).query, keep_blank_values=True):
+        if name == "draft_id" and value:
+            return value
+    return draft_url
+
+
+def format_timestamp(moment: datetime | None) -> str | None:
+    """UTC, ISO 8601, exactly three fractional digits, 'Z' suffix."""
+    if moment is None:
+        return None
+    utc = moment.astimezone(timezone.utc)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"

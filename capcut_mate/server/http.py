@@ -1,0 +1,118 @@
+"""The service's HTTP plumbing shared by every route: JSON in and out, request ids, and
+turning every failure into the contract's error envelope."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from capcut_mate.database.outage import is_database_error, is_outage
+from capcut_mate.protocol.client import CLIENT_PREFIXES, classify_validation_error
+from capcut_mate.protocol.errors import ErrorKind, Errors, ServiceError, error_body, language_from_header
+
+log = logging.getLogger("capcut_mate.server")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = web.RequestKey("request_id", str)
+# The "errors as HTTP 200" setting; it rewrites the status of client routes' errors only.
+ERRORS_AS_200 = web.AppKey("errors_as_200", bool)
+_CLIENT_PATHS = tuple(prefix + "/" for prefix in CLIENT_PREFIXES)
+
+_ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def model_response(model: BaseModel, *, status: int = 200) -> web.Response:
+    return json_response(model.model_dump(mode="json"), status=status)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; anything else is the contract's 参数校验失败."""
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ServiceError(Errors.VALIDATION_FAILED) from None
+    if not isinstance(body, dict):
+        raise ServiceError(Errors.VALIDATION_FAILED)
+    return body
+
+
+def parse_model(model: type[Model], data: dict[str, Any]) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        kind, details = classify_validation_error(error)
+        raise ServiceError(kind, details) from None
+
+
+async def parse_body(request: web.Request, model: type[Model]) -> Model:
+    return parse_model(model, await read_json_object(request))
+
+
+def _kind_for_http_exception(error: web.HTTPException) -> ErrorKind:
+    return {
+        404: Errors.ROUTE_NOT_FOUND,
+        405: Errors.METHOD_NOT_ALLOWED,
+        413: Errors.PAYLOAD_TOO_LARGE,
+        401: Errors.AUTHENTICATION_FAILED,
+        403: Errors.PERMISSION_DENIED,
+    }.get(error.status, Errors.VALIDATION_FAILED)
+
+
+def error_response(request: web.Request, kind: ErrorKind, details: str | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    language = language_from_header(request.headers.get("Accept-Language"))
+    status = kind.http_status
+    if request.app.get(ERRORS_AS_200) and request.path.startswith(_CLIENT_PATHS):
+        status = 200
+    return json_response(error_body(kind, language, details), status=status, headers=headers)
+
+
+@web.middleware
+async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id, and every failure the contract's envelope; never a trace."""
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request[REQUEST_ID] = incoming if _ACCEPTABLE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    try:
+        return await handler(request)
+    except ServiceError as error:
+        return error_response(request, error.kind, error.details, error.headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return error_response(request, _kind_for_http_exception(error), headers=headers)
+    except Exception as error:
+        if is_outage(error):
+            log.warning("database unreachable [%s]: %r", request[REQUEST_ID], error)
+            return error_response(request, Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "2"})
+        if is_database_error(error):
+            log.error("query failed [%s]: %r", request[REQUEST_ID], error)
+            return error_response(request, Errors.QUERY_FAILED)
+        log.exception("unexpected error [%s]", request[REQUEST_ID])
+        return error_response(request, Errors.INTERNAL_ERROR)
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response, streamed and static ones included, names its request."""
+    response.headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID) or uuid.uuid4().hex

@@ -1,0 +1,9 @@
+"""Typed keys for what the application holds (aiohttp AppKeys)."""
+
+from aiohttp import web
+
+from capcut_mate.database.store import Store
+from capcut_mate.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)

@@ -1,0 +1,80 @@
+"""Service settings, read from CAPCUT_MATE_* environment variables.
+
+Every field here is listed in the README's settings table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("capcut-mate", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAPCUT_MATE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL runs in the data folder.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the service listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the service listens on.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder for the embedded database and the video store.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL put in front of stored videos' paths; unset: the request's own origin.",
+    )
+    video_dir: Path | None = Field(
+        default=None, description="Where uploaded videos are kept; unset: <data_dir>/videos."
+    )
+    max_video_bytes: int = Field(
+        default=4 * 1024**3, gt=0, description="Largest video an agent may upload."
+    )
+
+    lease_seconds: int = Field(default=30, ge=1, le=3600, description="Lease an agent gets per claim.")
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Claims a job gets before it fails.")
+    pending_timeout_seconds: int = Field(
+        default=86400,
+        ge=0,
+        description="A job still pending after this long fails as expired; 0 keeps it forever.",
+    )
+    reaper_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often each service process looks for expired leases."
+    )
+    claim_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a waiting claim re-checks the queue besides LISTEN/NOTIFY wake-ups.",
+    )
+
+    errors_as_http_200: bool = Field(
+        default=False,
+        description="Answer every client API error with HTTP 200, as the public capcut-mate service does.",
+    )
+
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per service process.")
+    db_statement_timeout_ms: int = Field(
+        default=5000, ge=0, description="statement_timeout of the service's connections (0: none)."
+    )
+    db_lock_timeout_ms: int = Field(
+        default=2000, ge=0, description="lock_timeout of the service's connections (0: none)."
+    )
+
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @property
+    def videos_path(self) -> Path:
+        return self.video_dir or self.data_dir / "videos"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "pgdata"

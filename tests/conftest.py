@@ -1,0 +1,62 @@
+"""Shared fixtures. Every test talks to a real PostgreSQL: see support/postgres.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from capcut_mate.database.migrations import upgrade_to_head
+from capcut_mate.database.store import Store
+from capcut_mate.server.app import create_app
+from capcut_mate.settings import Settings
+from support.postgres import postgres_server, throwaway_database
+
+# Tables that hold the schema's own definitions rather than data.
+DEFINITION_TABLES = ("alembic_version", "job_status_transitions")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The maintenance database of the server tests run on."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_url: str) -> Iterator[str]:
+    """One migrated database for the session; each test starts from empty tables."""
+    with throwaway_database(postgres_url) as dsn:
+        upgrade_to_head(dsn)
+        yield dsn
+
+
+async def empty_all_tables(store: Store) -> None:
+    tables = await store.pool.fetch(
+        "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables "
+        "WHERE schemaname = 'capcut_mate' AND NOT tablename = ANY($1::text[])",
+        list(DEFINITION_TABLES),
+    )
+    await store.pool.execute(
+        f"TRUNCATE {', '.join(row['name'] for row in tables)} RESTART IDENTITY CASCADE"
+    )
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = await Store.open(database_url, pool_size=20)
+    await empty_all_tables(store)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path / "data", lease_seconds=30)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings, store: Store):
+    """A test client of the whole service on the session database (tables emptied)."""
+    return await aiohttp_client(create_app(settings, settings.database_url))

@@ -1,0 +1,68 @@
+"""Where tests find PostgreSQL, and throwaway databases on it.
+
+The server is the one CAPCUT_MATE_TEST_DATABASE_URL names (default the local one at
+127.0.0.1:5432); when none answers, an embedded server in a temporary folder. Tests always
+talk to a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def _answers(url: str) -> bool:
+    try:
+        connection = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield the URL of a server's maintenance database."""
+    url = os.environ.get("CAPCUT_MATE_TEST_DATABASE_URL", DEFAULT_SERVER_URL)
+    if asyncio.run(_answers(url)):
+        yield url
+        return
+    from capcut_mate.database.embedded import embedded_postgres
+
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="capcut-mate-test-pg-")))
+        yield stack.enter_context(embedded_postgres(folder / "pgdata", database="postgres"))
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    connection = await asyncpg.connect(server_url, timeout=10)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def throwaway_database(server_url: str, prefix: str = "capcut_mate_test") -> Iterator[str]:
+    """A new, empty database for the duration; dropped afterwards, connections and all."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(server_url, name)
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

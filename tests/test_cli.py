@@ -1,0 +1,90 @@
+"""The `capcut-mate` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+import asyncpg
+import pytest
+
+from support.postgres import throwaway_database
+from support.processes import ServiceProcess, command_env, run_command
+
+DRAFT = "https://capcut-mate.jcaigc.cn/openapi/capcut-mate/v1/get_draft?draft_id=2025092811473036584258"
+
+
+def post(url: str, body: dict) -> tuple[int, dict]:
+    request = Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except Exception as error:  # HTTPError carries the envelope
+        return error.code, json.loads(error.read())
+
+
+def test_help_lists_the_commands():
+    result = run_command("--help", env=command_env())
+    assert result.returncode == 0
+    for command in ("serve", "migrate"):
+        assert command in result.stdout
+    serve_help = run_command("serve", "--help", env=command_env())
+    assert "--host" in serve_help.stdout and "--port" in serve_help.stdout
+
+
+def test_migrate_brings_a_database_to_head(postgres_url):
+    with throwaway_database(postgres_url) as dsn:
+        result = run_command("migrate", env=command_env(database_url=dsn))
+        assert result.returncode == 0, result.stderr
+
+        async def tables():
+            connection = await asyncpg.connect(dsn)
+            try:
+                return {
+                    r["tablename"]
+                    for r in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'capcut_mate'")
+                }
+            finally:
+                await connection.close()
+
+        import asyncio
+
+        assert {"video_jobs", "job_events", "job_status_transitions"} <= asyncio.run(tables())
+        # Running it again changes nothing and succeeds.
+        assert run_command("migrate", env=command_env(database_url=dsn)).returncode == 0
+
+
+@pytest.mark.slow
+def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_path: Path):
+    data_dir = tmp_path / "capcut-mate-data"
+    env = command_env(data_dir=str(data_dir))
+    service = ServiceProcess(env, tmp_path / "serve-1.log").wait_ready()
+    try:
+        assert post(f"{service.url}/v1/gen_video_status", {"draft_url": DRAFT})[0] == 404
+        status, body = post(f"{service.url}/v1/gen_video", {"draft_url": DRAFT})
+        assert (status, body["status"]) == (200, "pending")
+    finally:
+        assert service.stop() == 0
+    assert (data_dir / "pgdata" / "PG_VERSION").exists()
+    assert not _postmaster_running(data_dir / "pgdata"), "the embedded server must stop with the service"
+
+    again = ServiceProcess(env, tmp_path / "serve-2.log").wait_ready()
+    try:
+        status, body = post(f"{again.url}/openapi/capcut-mate/v1/gen_video_status", {"draft_url": DRAFT})
+        assert (status, body["status"], body["job_id"]) == (200, "pending", 1)
+    finally:
+        again.stop()
+
+
+def _postmaster_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
