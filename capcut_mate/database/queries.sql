@@ -196,3 +196,52 @@ SET status = 'failed',
 FROM stale
 WHERE j.id = stale.id
 RETURNING j.id;
+
+-- name: add_agent
+-- A new agent; or, with $5 or when the name was revoked, the same name with a new token.
+-- No row: an active agent already has the name.
+INSERT INTO agents (name, token_id, token_hash, tags)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (name) DO UPDATE
+    SET token_id = excluded.token_id,
+        token_hash = excluded.token_hash,
+        tags = excluded.tags,
+        revoked_at = NULL
+    WHERE agents.revoked_at IS NOT NULL OR $5
+RETURNING id;
+
+-- name: find_agent_by_token_id
+SELECT id, name, token_hash, tags, revoked_at IS NOT NULL AS revoked,
+       (last_seen_at IS NULL OR last_seen_at < now() - interval '10 seconds') AS seen_long_ago
+FROM agents
+WHERE token_id = $1;
+
+-- name: touch_agent
+UPDATE agents
+SET last_seen_at = now(),
+    version = coalesce($2, version),
+    hostname = coalesce($3, hostname)
+WHERE id = $1;
+
+-- name: revoke_agent
+UPDATE agents SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id;
+
+-- name: list_agents
+-- state: revoked; busy (running jobs); idle (seen within $1 seconds); else offline.
+SELECT name, tags, version, hostname, created_at, last_seen_at, revoked_at, running_jobs,
+       CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+            WHEN running_jobs > 0 THEN 'busy'
+            WHEN last_seen_at > now() - make_interval(secs => $1) THEN 'idle'
+            ELSE 'offline' END AS state
+FROM (
+    SELECT a.*,
+           (SELECT count(*) FROM video_jobs AS j WHERE j.status = 'processing' AND j.agent = a.name) AS running_jobs
+    FROM agents AS a
+) AS counted
+ORDER BY name;
+
+-- name: check_lease
+-- Whether (id, attempt, agent) still holds the job's lease, before accepting an upload.
+SELECT EXISTS (
+    SELECT FROM video_jobs WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
+);

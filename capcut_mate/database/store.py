@@ -31,6 +31,8 @@ from capcut_mate.protocol.jobs import (
 
 SCHEMA = "capcut_mate"
 LEASE_EXPIRED_NOTE = "租约到期，代理未按时汇报"
+# An idle agent long-polls a claim at least every 30 s; unseen for longer, it is offline.
+ONLINE_WINDOW_SECONDS = 60.0
 
 
 def _load_queries(path: Path) -> dict[str, str]:
@@ -103,6 +105,29 @@ class ExpiredLease:
     job_id: int
     status: JobStatus
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCredentials:
+    id: int
+    name: str
+    token_hash: bytes
+    tags: list[str]
+    revoked: bool
+    seen_long_ago: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSummary:
+    name: str
+    tags: list[str]
+    version: str | None
+    hostname: str | None
+    created_at: datetime
+    last_seen_at: datetime | None
+    revoked_at: datetime | None
+    running_jobs: int
+    state: str  # revoked, busy, idle or offline
 
 
 def connection_settings(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[str, str]:
@@ -275,6 +300,34 @@ class Store:
         if job.status is not JobStatus.PROCESSING or job.attempt != attempt or job.agent != agent:
             raise ServiceError(Errors.LEASE_LOST)
         return job
+
+    async def holds_lease(self, job_id: int, attempt: int, agent: str) -> bool:
+        return await self.pool.fetchval(QUERIES["check_lease"], job_id, attempt, agent)
+
+    # --- agents -------------------------------------------------------------------------
+
+    async def add_agent(
+        self, name: str, *, token_id: str, token_hash: bytes, tags: Sequence[str], replace: bool = False
+    ) -> bool:
+        """False when an active agent already has the name (and `replace` is not set)."""
+        agent_id = await self.pool.fetchval(
+            QUERIES["add_agent"], name, token_id, token_hash, list(tags), replace
+        )
+        return agent_id is not None
+
+    async def find_agent(self, token_id: str) -> AgentCredentials | None:
+        record = await self.pool.fetchrow(QUERIES["find_agent_by_token_id"], token_id)
+        return AgentCredentials(**dict(record)) if record else None
+
+    async def touch_agent(self, agent_id: int, *, version: str | None = None, hostname: str | None = None) -> None:
+        await self.pool.execute(QUERIES["touch_agent"], agent_id, version, hostname)
+
+    async def revoke_agent(self, name: str) -> bool:
+        return await self.pool.fetchval(QUERIES["revoke_agent"], name) is not None
+
+    async def list_agents(self, *, online_within_seconds: float = ONLINE_WINDOW_SECONDS) -> list[AgentSummary]:
+        records = await self.pool.fetch(QUERIES["list_agents"], float(online_within_seconds))
+        return [AgentSummary(**dict(r)) for r in records]
 
     # --- upkeep -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -16,10 +17,14 @@ CLIENT_PREFIXES = ("/openapi/capcut-mate/v1", "/v1")
 MAX_DRAFT_URL_LENGTH = 2048
 MAX_REQUIREMENTS = 16
 
-Tag = Annotated[
-    str,
-    StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$"),
-]
+Tag = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
+_TAG = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def is_tag(value: str) -> bool:
+    return bool(_TAG.match(value))
 
 
 def is_absolute_http_url(value: str) -> bool:

@@ -33,8 +33,8 @@ def render_job(job: Job, message: str) -> JobStatusResponse:
 
 async def gen_video(request: web.Request) -> web.Response:
     body = await parse_body(request, GenVideoRequest)
-    settings = request.app[SETTINGS]
-    job, _created = await request.app[STORE].submit(
+    settings = request.config_dict[SETTINGS]
+    job, _created = await request.config_dict[STORE].submit(
         body.draft_url,
         priority=body.priority,
         requirements=body.requirements,
@@ -45,20 +45,20 @@ async def gen_video(request: web.Request) -> web.Response:
 
 async def gen_video_status(request: web.Request) -> web.Response:
     body = await parse_body(request, DraftRequest)
-    job = await request.app[STORE].find_job_for_draft(body.draft_url)
+    job = await request.config_dict[STORE].find_job_for_draft(body.draft_url)
     if job is None:
         raise ServiceError(Errors.TASK_NOT_FOUND)
     return model_response(render_job(job, SUCCESS_MESSAGE))
 
 
 async def gen_video_active_count(request: web.Request) -> web.Response:
-    count = await request.app[STORE].count_active_jobs()
+    count = await request.config_dict[STORE].count_active_jobs()
     return model_response(ActiveCountResponse(message=SUCCESS_MESSAGE, count=count))
 
 
 async def cancel_video(request: web.Request) -> web.Response:
     body = await parse_body(request, DraftRequest)
-    job = await request.app[STORE].cancel(body.draft_url)
+    job = await request.config_dict[STORE].cancel(body.draft_url)
     message = CANCELLED_MESSAGE if job.status is JobStatus.FAILED else CANCEL_REQUESTED_MESSAGE
     return model_response(render_job(job, message))
 

@@ -19,6 +19,8 @@ from capcut_mate.protocol.errors import ErrorKind, Errors, ServiceError, error_b
 
 log = logging.getLogger("capcut_mate.server")
 
+# CONTRACT.md: bodies over 1 MiB are refused with 413. Video uploads stream past this.
+MAX_BODY_BYTES = 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
 # The "errors as HTTP 200" setting; it rewrites the status of client routes' errors only.
@@ -41,8 +43,8 @@ def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | Non
     )
 
 
-def model_response(model: BaseModel, *, status: int = 200) -> web.Response:
-    return json_response(model.model_dump(mode="json"), status=status)
+def model_response(model: BaseModel, *, status: int = 200, exclude_none: bool = False) -> web.Response:
+    return json_response(model.model_dump(mode="json", exclude_none=exclude_none), status=status)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,276 @@
+"""The export agent: claims jobs, runs an exporter per job, reports, delivers results.
+
+- Claims long-poll the service for as many jobs as it has free slots (`--concurrency`).
+- Each running job heartbeats every lease/3 seconds, and sends each progress change as it
+  happens. A `cancel` answer stops the exporter and reports the job failed; LEASE_LOST
+  stops it and reports nothing (another agent may own the job now).
+- A finished result (upload, complete, fail) is retried until the service answers, so an
+  outage delays it but never drops it.
+- SIGTERM drains: no new claims; running jobs get `drain_seconds` to finish, then are
+  handed back as retryable failures. A second SIGTERM (or Ctrl-C) hands them back at once.
+
+This package imports the shared models (capcut_mate.protocol) and never the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from capcut_mate import __version__
+from capcut_mate.agent.exporters import ExportFailed, Exporter, ExportJob, ExportResult
+from capcut_mate.agent.service_client import ServiceClient, ServiceRefused, ServiceUnreachable
+from capcut_mate.protocol.agent import ClaimedJob, ClaimRequest, CompleteRequest, FailRequest, ProgressRequest
+from capcut_mate.protocol.jobs import CANCELLED_MESSAGE, MIN_RUNNING_PROGRESS, stage_for
+
+log = logging.getLogger("capcut_mate.agent")
+
+HANDED_BACK_MESSAGE = "导出代理停止，任务交回队列"
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    tags: tuple[str, ...] = ()
+    concurrency: int = 1
+    claim_wait_seconds: float = 20.0
+    drain_seconds: float = 60.0
+    work_root: Path = Path("capcut-mate-work")
+    hostname: str = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class _Update:
+    progress: int
+    stage: str | None
+    message: str | None
+
+
+class AgentRuntime:
+    def __init__(self, client: ServiceClient, exporter: Exporter, options: AgentOptions):
+        self.client = client
+        self.exporter = exporter
+        self.options = options
+        self.token_rejected = False
+        self._runs: set[asyncio.Task] = set()
+        self._draining = asyncio.Event()
+        self.hand_back_now = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+
+    def drain(self) -> None:
+        """First call: stop claiming and let running jobs finish. Second: hand them back now."""
+        if self._draining.is_set():
+            log.info("second stop signal: handing running jobs back now")
+            self.hand_back_now.set()
+            return
+        log.info("draining: no new claims; %d running job(s) get %.0f s to finish",
+                 len(self._runs), self.options.drain_seconds)
+        self._draining.set()
+        asyncio.get_running_loop().call_later(self.options.drain_seconds, self.hand_back_now.set)
+
+    async def run(self) -> int:
+        self.options.work_root.mkdir(parents=True, exist_ok=True)
+        log.info("agent started: concurrency %d, tags %s", self.options.concurrency,
+                 ",".join(self.options.tags) or "(none)")
+        try:
+            await self._claim_loop()
+        finally:
+            if self._runs:
+                await asyncio.gather(*self._runs, return_exceptions=True)
+        log.info("agent stopped")
+        return 2 if self.token_rejected else 0
+
+    async def _claim_loop(self) -> None:
+        while not self._draining.is_set():
+            free = self.options.concurrency - len(self._runs)
+            if free <= 0:
+                self._slot_freed.clear()
+                await _first_of(self._slot_freed.wait(), self._draining.wait())
+                continue
+            request = ClaimRequest(
+                tags=list(self.options.tags),
+                wait=self.options.claim_wait_seconds,
+                max_jobs=free,
+                version=__version__,
+                hostname=self.options.hostname,
+            )
+            claiming = asyncio.ensure_future(
+                self.client.claim(request, keep_trying=lambda: not self._draining.is_set())
+            )
+            await _first_of(claiming, self._draining.wait())
+            if not claiming.done():
+                claiming.cancel()  # the service sees the hang-up and claims nothing for us
+                with contextlib.suppress(asyncio.CancelledError, ServiceUnreachable):
+                    await claiming
+                break
+            try:
+                response = claiming.result()
+            except ServiceUnreachable:
+                continue
+            except ServiceRefused as refusal:
+                if refusal.status == 401:
+                    log.error("the service rejected this agent's token; stopping")
+                    self.token_rejected = True
+                    self._draining.set()
+                    break
+                log.error("claim refused: %s", refusal)
+                await asyncio.sleep(5)
+                continue
+            for job in response.jobs:
+                task = asyncio.create_task(JobRun(self, job).run(), name=f"job-{job.id}-{job.attempt}")
+                self._runs.add(task)
+                task.add_done_callback(self._run_finished)
+
+    def _run_finished(self, task: asyncio.Task) -> None:
+        self._runs.discard(task)
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception():
+            log.error("job run crashed", exc_info=task.exception())
+
+
+class JobRun:
+    """One attempt of one job on this agent."""
+
+    def __init__(self, runtime: AgentRuntime, claimed: ClaimedJob):
+        self.runtime = runtime
+        self.client = runtime.client
+        self.claimed = claimed
+        self.name = f"job {claimed.id} attempt {claimed.attempt}"
+        self.progress = MIN_RUNNING_PROGRESS
+        self.stage: str | None = None
+        self._updates: deque[_Update] = deque()
+        self._updated = asyncio.Event()
+        self.stop_reason: str | None = None  # "cancel" or "lease_lost"
+        self._stopped = asyncio.Event()
+
+    async def report(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
+        """The exporter's progress callback. Never blocks on the network."""
+        if progress < self.progress:
+            log.debug("%s: ignoring progress %s below %s", self.name, progress, self.progress)
+            return
+        stage = stage or (self.stage if progress == self.progress else stage_for(progress))
+        if (progress, stage) != (self.progress, self.stage) or message:
+            log.info("%s: %d%% %s%s", self.name, progress, stage, f" ({message})" if message else "")
+        self.progress, self.stage = progress, stage
+        update = _Update(progress, stage, message)
+        if self._updates and self._updates[-1].message is None and message is None:
+            self._updates[-1] = update  # plain progress coalesces; messages are each sent
+        else:
+            self._updates.append(update)
+        self._updated.set()
+
+    async def run(self) -> None:
+        job = self.claimed
+        started = time.monotonic()
+        log.info("%s: claimed %s", self.name, job.draft_url)
+        work_dir = self.runtime.options.work_root / f"job-{job.id}-{job.attempt}"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        export_job = ExportJob(job.id, job.attempt, job.draft_url, job.draft_key, work_dir, work_dir / "output.mp4")
+        heartbeat = asyncio.create_task(self._heartbeat())
+        exporting = asyncio.create_task(self.runtime.exporter(export_job, self.report))
+        try:
+            await _first_of(exporting, self._stopped.wait(), self.runtime.hand_back_now.wait())
+            if not exporting.done():
+                await _cancel(exporting)
+                if self.stop_reason == "lease_lost":
+                    log.warning("%s: lease lost; abandoned", self.name)
+                elif self.stop_reason == "cancel":
+                    log.info("%s: cancelled; export stopped", self.name)
+                    await self._deliver_failure(CANCELLED_MESSAGE, retryable=False)
+                else:
+                    log.info("%s: handing back to the queue", self.name)
+                    await self._deliver_failure(HANDED_BACK_MESSAGE, retryable=True)
+                return
+            await self._deliver(exporting, started)
+        finally:
+            await _cancel(heartbeat)
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+
+    async def _deliver(self, exporting: asyncio.Task, started: float) -> None:
+        try:
+            result: ExportResult = exporting.result()
+        except ExportFailed as failure:
+            await self._deliver_failure(failure.message, retryable=failure.retryable)
+            return
+        except Exception as error:  # an exporter bug must still end the job, not strand it
+            log.exception("%s: exporter crashed", self.name)
+            await self._deliver_failure(f"导出草稿失败: {error}"[:2000], retryable=False)
+            return
+        try:
+            video_url = result.video_url
+            if video_url is None:
+                size = result.video_path.stat().st_size
+                log.info("%s: uploading %.1f MB", self.name, size / 1e6)
+                video_url = (await self.client.upload_video(self.claimed.id, self.claimed.attempt,
+                                                            result.video_path)).video_url
+            await self.client.complete(self.claimed.id, CompleteRequest(attempt=self.claimed.attempt,
+                                                                        video_url=video_url))
+            log.info("%s: completed in %.1f s -> %s", self.name, time.monotonic() - started, video_url)
+        except ServiceRefused as refusal:
+            log.warning("%s: result refused (%s); abandoned", self.name, refusal)
+
+    async def _deliver_failure(self, message: str, *, retryable: bool) -> None:
+        try:
+            answer = await self.client.fail(
+                self.claimed.id, FailRequest(attempt=self.claimed.attempt, error_message=message, retryable=retryable)
+            )
+            log.info("%s: failed (%s) -> %s", self.name, message, answer.status)
+        except ServiceRefused as refusal:
+            log.warning("%s: failure report refused (%s); abandoned", self.name, refusal)
+
+    async def _heartbeat(self) -> None:
+        interval = max(self.claimed.lease_seconds / 3, 0.1)
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._updated.wait(), interval)
+            self._updated.clear()
+            update = self._updates.popleft() if self._updates else _Update(self.progress, self.stage, None)
+            try:
+                ack = await self.client.progress(
+                    self.claimed.id,
+                    ProgressRequest(attempt=self.claimed.attempt, progress=update.progress, stage=update.stage,
+                                    message=update.message),
+                )
+            except ServiceUnreachable as problem:
+                log.warning("%s: heartbeat failed (%s); will retry", self.name, problem)
+                if update.message is not None:
+                    self._updates.appendleft(update)  # a message is sent, however late
+                continue
+            except ServiceRefused as refusal:
+                if refusal.error_code == "LEASE_LOST":
+                    self._stop("lease_lost")
+                    return
+                log.warning("%s: progress refused: %s", self.name, refusal)
+                continue
+            if self._updates:
+                self._updated.set()
+            if ack.cancel:
+                self._stop("cancel")
+                return
+
+    def _stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self._stopped.set()
+
+
+async def _first_of(*awaitables) -> None:
+    """Wait until any of them finishes; cancel the waits this created, not the others."""
+    tasks = [a if isinstance(a, asyncio.Future) else asyncio.ensure_future(a) for a in awaitables]
+    created = [t for t, a in zip(tasks, awaitables) if t is not a]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in created:
+            task.cancel()
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -1,0 +1,90 @@
+"""Bodies of the export agent protocol (AGENT_PROTOCOL.md), used by the service to parse
+and answer, and by the agent runtime to call it: one set of models for both sides."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from capcut_mate.protocol.client import Tag, is_absolute_http_url
+from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS
+
+AGENT_PREFIX = "/agent/v1"
+MAX_CLAIM_WAIT_SECONDS = 30
+MAX_JOBS_PER_CLAIM = 32
+MAX_ERROR_MESSAGE_LENGTH = 2000
+
+Attempt = Annotated[int, Field(strict=True, ge=1)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ClaimRequest(_Body):
+    tags: list[Tag] = Field(default_factory=list, max_length=64, description="Capabilities this agent has now.")
+    wait: Annotated[float, Field(ge=0, le=MAX_CLAIM_WAIT_SECONDS)] = Field(
+        default=0, description="Seconds to wait for work before answering with no jobs."
+    )
+    max_jobs: Annotated[int, Field(strict=True, ge=1, le=MAX_JOBS_PER_CLAIM)] = 1
+    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    hostname: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class ClaimedJob(BaseModel):
+    id: int
+    attempt: int
+    draft_url: str
+    draft_key: str
+    priority: int
+    requirements: list[str]
+    lease_seconds: int
+    lease_expires_at: str
+
+
+class ClaimResponse(BaseModel):
+    jobs: list[ClaimedJob]
+
+
+class ProgressRequest(_Body):
+    attempt: Attempt
+    progress: Annotated[int, Field(strict=True, ge=MIN_RUNNING_PROGRESS, le=MAX_RUNNING_PROGRESS)]
+    stage: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    message: Annotated[str, StringConstraints(max_length=MAX_ERROR_MESSAGE_LENGTH)] | None = None
+
+
+class ProgressResponse(BaseModel):
+    lease_expires_at: str
+    cancel: bool
+
+
+class VideoUploadResponse(BaseModel):
+    video_url: str
+
+
+class CompleteRequest(_Body):
+    attempt: Attempt
+    video_url: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+    @field_validator("video_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not is_absolute_http_url(value):
+            raise ValueError("video_url must be an absolute http(s) URL")
+        return value
+
+
+class CompleteResponse(BaseModel):
+    status: str
+
+
+class FailRequest(_Body):
+    attempt: Attempt
+    error_message: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ERROR_MESSAGE_LENGTH)]
+    retryable: Annotated[bool, Field(strict=True)] = False
+
+
+class FailResponse(BaseModel):
+    status: str
+    retry_at: str | None = None

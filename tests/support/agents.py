@@ -1,0 +1,43 @@
+"""Agents for tests: registered in the store, talking the protocol over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capcut_mate.database.store import Store
+from capcut_mate.server.agent_auth import new_agent_token
+
+
+async def register_agent(store: Store, name: str, tags: list[str] | None = None) -> str:
+    token = new_agent_token()
+    assert await store.add_agent(name, token_id=token.token_id, token_hash=token.token_hash, tags=tags or [])
+    return token.token
+
+
+class ProtocolAgent:
+    """One agent's calls through an aiohttp test client (or any ClientSession-like object)."""
+
+    def __init__(self, client, token: str, name: str):
+        self.client = client
+        self.name = name
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def call(self, method: str, path: str, body: Any = None, **kwargs) -> tuple[int, dict]:
+        response = await self.client.request(method, "/agent/v1" + path, json=body, headers=self.headers, **kwargs)
+        return response.status, await response.json()
+
+    async def claim(self, **body) -> list[dict]:
+        status, answer = await self.call("POST", "/claim", {"wait": 0, **body})
+        assert status == 200, answer
+        return answer["jobs"]
+
+    async def progress(self, job: dict, progress: int, **extra) -> tuple[int, dict]:
+        return await self.call("POST", f"/jobs/{job['id']}/progress",
+                               {"attempt": job["attempt"], "progress": progress, **extra})
+
+    async def complete(self, job: dict, video_url: str = "https://videos.example.com/v.mp4") -> tuple[int, dict]:
+        return await self.call("POST", f"/jobs/{job['id']}/complete", {"attempt": job["attempt"], "video_url": video_url})
+
+    async def fail(self, job: dict, message: str = "导出草稿失败: test", retryable: bool = False) -> tuple[int, dict]:
+        return await self.call("POST", f"/jobs/{job['id']}/fail",
+                               {"attempt": job["attempt"], "error_message": message, "retryable": retryable})
