@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC
 
 from capcut_mate import __version__
 from capcut_mate.settings import Settings
@@ -34,10 +35,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     plan = None
     if args.local_agents:
-        if args.exporter == "command" and not args.command:
+        exporter = args.exporter or ("command" if args.command else "ffmpeg")
+        if exporter == "command" and not args.command:
             raise SystemExit("capcut-mate serve: --local-agents with the command exporter needs --command '…'")
         extra = ("--allow-local-drafts",) if args.allow_local_drafts else ()
-        plan = LocalAgentsPlan(args.local_agents, args.exporter, args.command, extra)
+        plan = LocalAgentsPlan(args.local_agents, exporter, args.command, extra)
     with service_database(settings.database_url, settings.embedded_pgdata) as dsn:
         upgrade_to_head(dsn)
         where = f"embedded PostgreSQL in {settings.embedded_pgdata}" if not settings.database_url else "configured"
@@ -90,35 +92,88 @@ def _agent_name(raw: str) -> str:
     from capcut_mate.protocol.client import is_tag
 
     if not is_tag(raw):
-        raise argparse.ArgumentTypeError(f"bad agent name {raw!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        raise argparse.ArgumentTypeError(f"bad name {raw!r}: use 1-64 letters, digits, '.', '_' or '-'")
     return raw
 
 
-def _agents_add(args: argparse.Namespace, settings: Settings) -> int:
-    from capcut_mate.server.agent_auth import new_agent_token
+def _add_token_holder(kind: str):
+    """`agents add` or `operators add`: a new holder with a token shown this once."""
 
-    token = new_agent_token()
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        from capcut_mate.server.auth import AGENT_TOKEN, OPERATOR_TOKEN, new_token
 
-    async def add(store):
-        return await store.add_agent(args.name, token_id=token.token_id, token_hash=token.token_hash, tags=args.tags)
+        token = new_token(AGENT_TOKEN if kind == "agent" else OPERATOR_TOKEN)
 
-    if not _with_store(settings, add):
-        print(f"an active agent is already named {args.name!r}; revoke it first", file=sys.stderr)
-        return 1
-    print(f"agent {args.name!r} added; its token, shown only this once:", file=sys.stderr)
-    print(token.token)
+        async def add(store):
+            if kind == "agent":
+                return await store.add_agent(args.name, token_id=token.token_id, token_hash=token.token_hash,
+                                             tags=args.tags)
+            return await store.add_operator(args.name, token_id=token.token_id, token_hash=token.token_hash)
+
+        if not _with_store(settings, add):
+            print(f"an active {kind} is already named {args.name!r}; revoke it first", file=sys.stderr)
+            return 1
+        print(f"{kind} {args.name!r} added; its token, shown only this once:", file=sys.stderr)
+        print(token.token)
+        return 0
+
+    return command
+
+
+def _revoke_token_holder(kind: str):
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        async def revoke(store):
+            return await (store.revoke_agent if kind == "agent" else store.revoke_operator)(args.name)
+
+        if not _with_store(settings, revoke):
+            print(f"no active {kind} named {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"{kind} {args.name!r} revoked; its token no longer works")
+        return 0
+
+    return command
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from capcut_mate.reporting import build_report, render
+
+    since = datetime.now(UTC) - args.since
+
+    async def figures(store):
+        return await build_report(store, since)
+
+    print(render(_with_store(settings, figures), args.format), end="")
     return 0
 
 
-def _agents_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    async def revoke(store):
-        return await store.revoke_agent(args.name)
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, timedelta
 
-    if not _with_store(settings, revoke):
-        print(f"no active agent named {args.name!r}", file=sys.stderr)
+    older_than = args.older_than or timedelta(days=settings.retention_days)
+    if not older_than:
+        print("nothing to do: CAPCUT_MATE_RETENTION_DAYS is 0 (keep forever); pass --older-than", file=sys.stderr)
         return 1
-    print(f"agent {args.name!r} revoked; its token no longer works")
+    cutoff = datetime.now(UTC) - older_than
+
+    async def prune(store):
+        return await store.prune(cutoff)
+
+    result = _with_store(settings, prune)
+    dropped = ", ".join(result.partitions_dropped) or "none"
+    print(f"removed {result.jobs_deleted} finished job(s) that ended before {cutoff:%Y-%m-%d %H:%M} UTC; "
+          f"event partitions dropped: {dropped}")
     return 0
+
+
+def _duration(raw: str):
+    from capcut_mate.protocol.operations import parse_duration
+
+    try:
+        return parse_duration(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _agents_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -153,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default CAPCUT_MATE_PORT or 8000)")
     serve.add_argument("--local-agents", type=int, default=0, metavar="N",
                        help="also run N export agents on this machine (their tokens are made for them)")
-    serve.add_argument("--exporter", default="command", help="the local agents' exporter (default: command)")
+    serve.add_argument("--exporter",
+                       help="the local agents' exporter (default: ffmpeg; command when --command is given)")
     serve.add_argument("--command", help="the local agents' command, for the command exporter")
     serve.add_argument("--allow-local-drafts", action="store_true",
                        help="let the local agents' exporter read file:// drafts and private addresses")
@@ -173,12 +229,31 @@ def build_parser() -> argparse.ArgumentParser:
     add = agent_commands.add_parser("add", help="add an agent and print its token (once)")
     add.add_argument("name", type=_agent_name, help="1-64 letters, digits, '.', '_' or '-'")
     add.add_argument("--tags", type=_tag_list, default=[], help="comma-separated tags the agent always holds")
-    add.set_defaults(run=_agents_add)
+    add.set_defaults(run=_add_token_holder("agent"))
     listing = agent_commands.add_parser("list", help="list agents with their state")
     listing.set_defaults(run=_agents_list)
     revoke = agent_commands.add_parser("revoke", help="disable an agent's token")
     revoke.add_argument("name")
-    revoke.set_defaults(run=_agents_revoke)
+    revoke.set_defaults(run=_revoke_token_holder("agent"))
+
+    operators = commands.add_parser("operators", help="add and revoke operator tokens (operations API, dashboard)")
+    operator_commands = operators.add_subparsers(dest="operators_command", required=True, metavar="ACTION")
+    add = operator_commands.add_parser("add", help="add an operator and print their token (once)")
+    add.add_argument("name", type=_agent_name, help="1-64 letters, digits, '.', '_' or '-'")
+    add.set_defaults(run=_add_token_holder("operator"))
+    revoke = operator_commands.add_parser("revoke", help="disable an operator's token")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=_revoke_token_holder("operator"))
+
+    report = commands.add_parser("report", help="job history figures: throughput, stages, agents, failures")
+    report.add_argument("--since", type=_duration, default="24h", help="how far back: 90s, 30m, 24h, 7d, 2w")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(run=_report)
+
+    prune = commands.add_parser("prune", help="remove finished jobs and their history older than a given age")
+    prune.add_argument("--older-than", type=_duration, default=None,
+                       help="age, e.g. 30d (default: CAPCUT_MATE_RETENTION_DAYS days)")
+    prune.set_defaults(run=_prune)
     return parser
 
 

@@ -56,6 +56,26 @@ class Settings(BaseSettings):
         description="How often a waiting claim re-checks the queue besides LISTEN/NOTIFY wake-ups.",
     )
 
+    retention_days: int = Field(
+        default=30, ge=0, description="Finished jobs and their history are kept this long; 0 keeps them forever."
+    )
+    maintenance_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often each service process runs retention and partition upkeep."
+    )
+
+    client_api_keys: str = Field(
+        default="",
+        description="Comma-separated keys; when set, client routes need one (apiKey field or X-Api-Key header).",
+    )
+    client_rate_limit: float = Field(
+        default=100.0, ge=0, description="Client API requests per second per client address; 0 turns it off."
+    )
+    client_rate_burst: int = Field(default=200, ge=1, description="Requests a client address may make at once.")
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For (only behind a proxy that sets it).",
+    )
+
     errors_as_http_200: bool = Field(
         default=False,
         description="Answer every client API error with HTTP 200, as the public capcut-mate service does.",
@@ -70,6 +90,10 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @property
+    def api_keys(self) -> list[str]:
+        return [key.strip() for key in self.client_api_keys.split(",") if key.strip()]
 
     @property
     def videos_path(self) -> Path:

@@ -53,10 +53,22 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path / "data", lease_seconds=30)
+    # Tests fire requests faster than any client should; the rate limit has tests of its own.
+    return Settings(database_url=database_url, data_dir=tmp_path / "data", lease_seconds=30, client_rate_limit=0)
 
 
 @pytest.fixture
 async def client(aiohttp_client, settings: Settings, store: Store):
     """A test client of the whole service on the session database (tables emptied)."""
     return await aiohttp_client(create_app(settings, settings.database_url))
+
+
+@pytest.fixture
+def service(aiohttp_client, settings: Settings, store: Store):
+    """Start a test client of the service with some settings changed: `await service(**changes)`."""
+
+    async def start(**changes):
+        changed = settings.model_copy(update=changes)
+        return await aiohttp_client(create_app(changed, changed.database_url))
+
+    return start

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
 
 from capcut_mate.protocol.jobs import JobStatus
-from capcut_mate.server.app import create_app
 from capcut_mate.server.keys import WAKEUPS
 from support.agents import ProtocolAgent, register_agent
 
@@ -201,8 +201,39 @@ async def test_progress_never_goes_down(client, store, agent):
 
 
 async def test_unknown_jobs_are_404(agent):
-    status, body = await agent.progress({"id": 999999, "attempt": 1}, 20)
-    assert (status, body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+    for call in (
+        agent.progress({"id": 999999, "attempt": 1}, 20),
+        agent.complete({"id": 999999, "attempt": 1}),
+        agent.fail({"id": 999999, "attempt": 1}),
+        agent.call("PUT", "/jobs/999999/video?attempt=1", data=b"video"),
+        agent.progress({"id": 10**19, "attempt": 1}, 20),  # past bigint
+    ):
+        status, body = await call
+        assert (status, body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/progress", {"attempt": 1, "progress": 20, "stage": "a\u0000b"}),
+        ("/progress", {"attempt": 1, "progress": 20, "message": "\u0000"}),
+        ("/progress", {"attempt": 2**31, "progress": 20}),
+        ("/fail", {"attempt": 1, "error_message": "bad\u0000byte"}),
+        ("/complete", {"attempt": 2**31, "video_url": "https://v.example.com/a.mp4"}),
+    ],
+)
+async def test_values_postgres_cannot_hold_are_400_not_500(client, store, agent, path, body):
+    await submit(client)
+    (job,) = await agent.claim()
+    raw = json.dumps(body).encode()  # NUL travels as the JSON escape \\u0000
+    response = await client.post(f"/agent/v1/jobs/{job['id']}{path}", data=raw, headers=agent.headers)
+    assert response.status == 400, await response.text()
+    assert (await row(store, job["id"]))["progress"] == 10
+
+
+async def test_claim_hostname_with_nul_is_400(agent):
+    status, body = await agent.call("POST", "/claim", {"wait": 0, "hostname": "box\u0000"})
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
 
 
 async def test_a_stale_agent_gets_409_and_changes_nothing(client, store, agent, other_agent, settings):
@@ -287,6 +318,25 @@ async def test_bad_complete_bodies_are_400(client, store, agent, body):
     assert (await row(store, job["id"]))["status"] == "processing"
 
 
+async def test_a_cancel_wins_over_a_late_complete(client, store, agent):
+    await submit(client)
+    (job,) = await agent.claim()
+    await client.post("/v1/cancel_video", json={"draft_url": DRAFT})
+    assert await agent.complete(job, "https://v.example.com/late.mp4") == (200, {"status": "failed"})
+    assert await agent.complete(job, "https://v.example.com/late.mp4") == (200, {"status": "failed"})  # repeat
+    body = await (await client.post("/v1/gen_video_status", json={"draft_url": DRAFT})).json()
+    assert (body["status"], body["error_message"], body["video_url"]) == ("failed", "任务已取消", "")
+
+
+async def test_a_claim_waiting_when_its_agent_is_revoked_takes_nothing(client, store, agent):
+    waiting = asyncio.create_task(agent.claim(wait=5))
+    await asyncio.sleep(0.3)
+    assert await store.revoke_agent(agent.name)
+    await submit(client)
+    assert await asyncio.wait_for(waiting, 5) == []
+    assert (await store.find_job_for_draft(DRAFT)).status is JobStatus.PENDING
+
+
 async def test_cancel_reaches_the_agent_through_progress(client, store, agent):
     await submit(client)
     (job,) = await agent.claim()
@@ -299,17 +349,6 @@ async def test_cancel_reaches_the_agent_through_progress(client, store, agent):
 
 
 # --- the reaper ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def service(aiohttp_client, settings, store):
-    """A client of the service with some settings changed."""
-
-    async def start(**changes):
-        changed = settings.model_copy(update=changes)
-        return await aiohttp_client(create_app(changed, changed.database_url))
-
-    return start
 
 
 @pytest.fixture
@@ -356,6 +395,35 @@ async def test_the_reaper_fails_jobs_whose_attempts_are_used_up(service, store):
     (job,) = await agent.claim()
     failed = await wait_for_status(store, job["id"], "failed")
     assert failed["error_message"] == "导出代理失联"
+
+
+async def test_a_reaper_never_waits_on_a_locked_job(store):
+    for n in range(5):
+        await store.submit(f"https://drafts.example.com/get_draft?draft_id=locked-{n}")
+    claimed = await store.claim("gone", [], max_jobs=5, lease_seconds=1)
+    await asyncio.sleep(1.1)
+    async with store.pool.acquire() as blocker, blocker.transaction():
+        # Someone holds one expired job's row (a slow agent call, an operator in psql).
+        await blocker.execute("SELECT 1 FROM video_jobs WHERE id = $1 FOR UPDATE", claimed[0].id)
+        started = time.monotonic()
+        reaped = await asyncio.wait_for(store.expire_leases(), 3)
+        assert time.monotonic() - started < 1
+        assert sorted(lease.job_id for lease in reaped) == sorted(job.id for job in claimed[1:])
+    assert [lease.job_id for lease in await store.expire_leases()] == [claimed[0].id]
+
+
+async def test_the_queue_timeout_counts_from_when_a_job_last_became_claimable(store):
+    # Both were submitted two days ago; one has waited all that time, the other just came
+    # back to the queue (its run_after is now, as after a lost lease).
+    await store.pool.execute(
+        "INSERT INTO video_jobs (draft_url, draft_key, created_at, run_after) VALUES"
+        " ('https://d.example.com/waited', 'waited', now() - interval '2 days', now() - interval '2 days'),"
+        " ('https://d.example.com/back', 'back', now() - interval '2 days', now())"
+    )
+    waited = (await store.find_job_for_draft("https://d.example.com/waited")).id
+    assert await store.expire_pending_jobs(86400) == [waited]
+    assert (await store.get_job(waited)).error_message == "任务排队超时"
+    assert (await store.find_job_for_draft("https://d.example.com/back")).status is JobStatus.PENDING
 
 
 async def test_concurrent_reapers_reap_each_lease_once(store):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -71,7 +71,7 @@ async def test_timestamps_are_utc_with_milliseconds(client, store):
     job = await drive(store, "https://d.example.com/get_draft?draft_id=t", JobStatus.COMPLETED)
     body = await (await client.post("/v1/gen_video_status", json={"draft_url": job.draft_url})).json()
     for field in TIME_FIELDS:
-        moment = getattr(job, field).astimezone(timezone.utc)
+        moment = getattr(job, field).astimezone(UTC)
         assert body[field] == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -87,8 +87,11 @@ async def test_active_count_counts_pending_and_processing(client, store, prefix)
 
 
 async def test_request_id_is_echoed_or_made(client):
-    echoed = await client.post("/v1/gen_video_status", json={}, headers={"X-Request-ID": "trace-42"})
-    assert echoed.headers["X-Request-ID"] == "trace-42"
+    for sent in ("trace-42", "a trace with spaces: 7/8", "x" * 200):
+        echoed = await client.post("/v1/gen_video_status", json={}, headers={"X-Request-ID": sent})
+        assert echoed.headers["X-Request-ID"] == sent
+    too_long = await client.get("/v1/gen_video_active_count", headers={"X-Request-ID": "y" * 201})
+    assert re.match(r"^[0-9a-f]{32}$", too_long.headers["X-Request-ID"])
     made = await client.get("/v1/gen_video_active_count")
     assert re.match(r"^[0-9a-f]{32}$", made.headers["X-Request-ID"])
     missing = await client.get("/no/such/route")
@@ -115,9 +118,11 @@ async def test_extra_fields_and_api_key_are_accepted(client):
 @pytest.mark.parametrize(
     ("fields", "stored"),
     [
-        ({"priority": 100, "requirements": ["jianying-6", "gpu.1", "win_11"]}, (100, ["jianying-6", "gpu.1", "win_11"])),
+        ({"priority": 100, "requirements": ["jianying-6", "gpu.1", "win_11"]},
+         (100, ["jianying-6", "gpu.1", "win_11"])),
         ({"priority": -100}, (-100, [])),
         ({"requirements": ["a", "a", "b"]}, (0, ["a", "b"])),
+        ({"requirements": ["same"] * 17}, (0, ["same"])),  # one tag, however often named
     ],
 )
 async def test_render_farm_fields_are_stored(client, store, fields, stored):

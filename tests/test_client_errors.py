@@ -42,6 +42,7 @@ INVALID_URLS = [
     "http://exa mple.com/d",
     "javascript:alert(1)",
     "https://drafts.example.com/get_draft?draft_id=" + "9" * 2010,  # over 2048 characters
+    "https://drafts.example.com/get_draft?draft_id=%00",  # a draft key PostgreSQL could not store
 ]
 NOT_OBJECT_BODIES = [b"[1, 2]", b'"https://drafts.example.com/d"', b"null", b"42", b"{not json", b"", b"\xff\xfe{}"]
 

@@ -203,6 +203,14 @@ async def test_a_revoked_agent_stops(farm: Farm, store):
     assert "rejected this agent's token" in agent.log()
 
 
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except FileNotFoundError:
+        return []
+
+
 async def test_serve_with_local_agents_runs_a_job_on_one_machine(tmp_path, database_url, store):
     env = command_env(database_url=database_url, data_dir=str(tmp_path / "data"))
     service = ServiceProcess(env, tmp_path / "serve.log", "--local-agents", "2", "--command", EXPORT_COMMAND)
@@ -218,15 +226,18 @@ async def test_serve_with_local_agents_runs_a_job_on_one_machine(tmp_path, datab
         finally:
             await farm.http.close()
         assert len([a for a in await store.list_agents() if a.name.startswith("local-")]) == 2
+        agents = children_of(service.process.pid)
+        assert len(agents) == 2
     finally:
         assert service.stop() == 0, service.log()
-    assert "capcut_mate agent" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert not [pid for pid in agents if process_alive(pid)], "the local agents stop with the service"
 
 
 def test_the_agent_never_imports_the_server():
     probe = (
         "import sys, capcut_mate.agent.cli, capcut_mate.agent.runtime, capcut_mate.agent.exporters.command\n"
-        "bad = sorted(m for m in sys.modules if m.startswith(('capcut_mate.server', 'capcut_mate.database', 'asyncpg')))\n"
+        "server_side = ('capcut_mate.server', 'capcut_mate.database', 'asyncpg')\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(server_side))\n"
         "print(bad)"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

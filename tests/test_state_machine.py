@@ -139,7 +139,8 @@ async def test_check_constraints_hold_for_new_pending_jobs(store: Store, columns
     # A pending job cannot be UPDATEd into another pending state, so attack it on INSERT.
     with pytest.raises(asyncpg.CheckViolationError) as raised:
         await store.pool.execute(
-            f"INSERT INTO video_jobs (draft_url, draft_key, {columns}) VALUES ('https://a.example.com/d', 'k', {values})"
+            f"INSERT INTO video_jobs (draft_url, draft_key, {columns})"
+            f" VALUES ('https://a.example.com/d', 'k', {values})"
         )
     assert raised.value.constraint_name == constraint
 

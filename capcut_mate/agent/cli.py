@@ -13,14 +13,23 @@ from pathlib import Path
 TOKEN_ENV = "CAPCUT_MATE_AGENT_TOKEN"
 
 
+def _server_list(raw: str) -> list[str]:
+    servers = [url.strip().rstrip("/") for url in raw.split(",") if url.strip()]
+    if not servers or not all(url.startswith(("http://", "https://")) for url in servers):
+        raise argparse.ArgumentTypeError("give http(s) URLs, comma-separated")
+    return servers
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, tag_list) -> None:
-    parser.add_argument("--server", required=True, help="the service's base URL, e.g. http://jobs.internal:8000")
+    parser.add_argument("--server", required=True, type=_server_list,
+                        help="the service's base URL, e.g. http://jobs.internal:8000; several, comma-separated, "
+                             "for several service processes: the agent moves to the next when one is unreachable")
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
                         help=f"the agent's token (default: ${TOKEN_ENV}; the variable keeps it out of `ps`)")
     parser.add_argument("--tags", type=tag_list, default=[], help="comma-separated tags this agent holds")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs to run at once (default 1)")
     parser.add_argument("--exporter", default="command",
-                        help="command (default), a plugin name, or module:function; see docs/exporters.md")
+                        help="command (default), ffmpeg, a plugin name, or module:function; see docs/exporters.md")
     parser.add_argument("--command", help="the command exporter's command; {draft_url} and {output} are substituted")
     parser.add_argument("--work-dir", type=Path, help="where jobs' working folders go (default: a temp folder)")
     parser.add_argument("--drain-seconds", type=float, default=60.0,
@@ -30,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, tag_list) -> None:
     parser.add_argument("--claim-wait", type=float, default=20.0, help="long-poll seconds per claim (0-30)")
     parser.add_argument("--allow-local-drafts", action="store_true",
                         help="let exporters read file:// drafts and private addresses")
+    parser.add_argument("--font-file", type=Path,
+                        help="the ffmpeg exporter's font for text, ideally one with Chinese "
+                             "(default: $CAPCUT_MATE_FONT_FILE, else one found on this machine)")
+    parser.add_argument("--max-draft-mb", type=int, default=2048,
+                        help="the ffmpeg exporter's limit on one draft's downloads, in MiB (default 2048)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
         exporter = load_exporter(
             args.exporter,
             ExporterOptions(command=args.command, kill_grace_seconds=args.kill_grace_seconds,
-                            allow_local_drafts=args.allow_local_drafts),
+                            allow_local_drafts=args.allow_local_drafts, server_urls=tuple(args.server),
+                            font_file=args.font_file, max_draft_bytes=args.max_draft_mb * 1024**2),
         )
-    except (ValueError, ImportError, AttributeError) as error:
+    except (ValueError, TypeError, ImportError, AttributeError) as error:
         raise SystemExit(f"capcut-mate agent: {error}") from None
     options = AgentOptions(
         tags=tuple(args.tags),

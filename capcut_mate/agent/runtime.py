@@ -4,10 +4,14 @@
 - Each running job heartbeats every lease/3 seconds, and sends each progress change as it
   happens. A `cancel` answer stops the exporter and reports the job failed; LEASE_LOST
   stops it and reports nothing (another agent may own the job now).
-- A finished result (upload, complete, fail) is retried until the service answers, so an
-  outage delays it but never drops it.
+- Before a result is delivered, every progress report still queued reaches the service,
+  so the job's history has each stage. A finished result (upload, complete, fail) is
+  retried until the service answers, so an outage delays it but never drops it; a result
+  the service refuses (other than LEASE_LOST) fails the job with the reason, rather than
+  leave it to its lease.
 - SIGTERM drains: no new claims; running jobs get `drain_seconds` to finish, then are
-  handed back as retryable failures. A second SIGTERM (or Ctrl-C) hands them back at once.
+  handed back as retryable failures. A second SIGTERM (or Ctrl-C) hands them back at once;
+  a third gives up on results not yet delivered.
 
 This package imports the shared models (capcut_mate.protocol) and never the server.
 """
@@ -24,15 +28,27 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from capcut_mate import __version__
-from capcut_mate.agent.exporters import ExportFailed, Exporter, ExportJob, ExportResult
+from capcut_mate.agent.exporters import Exporter, ExportFailed, ExportJob, ExportResult
 from capcut_mate.agent.service_client import ServiceClient, ServiceRefused, ServiceUnreachable
-from capcut_mate.protocol.agent import ClaimedJob, ClaimRequest, CompleteRequest, FailRequest, ProgressRequest
-from capcut_mate.protocol.jobs import CANCELLED_MESSAGE, MIN_RUNNING_PROGRESS, stage_for
+from capcut_mate.protocol.agent import (
+    MAX_MESSAGE_LENGTH,
+    MAX_STAGE_LENGTH,
+    ClaimedJob,
+    ClaimRequest,
+    CompleteRequest,
+    FailRequest,
+    ProgressRequest,
+    storable_text,
+)
+from capcut_mate.protocol.jobs import CANCELLED_MESSAGE, MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS, stage_for
 
 log = logging.getLogger("capcut_mate.agent")
 
 HANDED_BACK_MESSAGE = "导出代理停止，任务交回队列"
+FLUSH_SECONDS = 15.0  # how long queued progress may take to reach the service before a result goes
 
 
 @dataclass(frozen=True)
@@ -61,10 +77,19 @@ class AgentRuntime:
         self._runs: set[asyncio.Task] = set()
         self._draining = asyncio.Event()
         self.hand_back_now = asyncio.Event()
+        self.give_up = asyncio.Event()
         self._slot_freed = asyncio.Event()
 
+    def keep_delivering(self) -> bool:
+        return not self.give_up.is_set()
+
     def drain(self) -> None:
-        """First call: stop claiming and let running jobs finish. Second: hand them back now."""
+        """First call: stop claiming and let running jobs finish. Second: hand them back
+        now. Third: stop retrying results the service has not taken yet."""
+        if self.hand_back_now.is_set():
+            log.warning("third stop signal: giving up on results not yet delivered")
+            self.give_up.set()
+            return
         if self._draining.is_set():
             log.info("second stop signal: handing running jobs back now")
             self.hand_back_now.set()
@@ -146,11 +171,18 @@ class JobRun:
         self.stage: str | None = None
         self._updates: deque[_Update] = deque()
         self._updated = asyncio.Event()
+        self._all_sent = asyncio.Event()
+        self._all_sent.set()
         self.stop_reason: str | None = None  # "cancel" or "lease_lost"
         self._stopped = asyncio.Event()
 
     async def report(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
-        """The exporter's progress callback. Never blocks on the network."""
+        """The exporter's progress callback. Never blocks on the network. Whatever an
+        exporter passes is made fit for the protocol: progress held to 10-90, text cleaned
+        and cut to length."""
+        progress = min(max(int(progress), MIN_RUNNING_PROGRESS), MAX_RUNNING_PROGRESS)
+        stage = storable_text(stage, MAX_STAGE_LENGTH) or None if stage else None
+        message = storable_text(message, MAX_MESSAGE_LENGTH) or None if message else None
         if progress < self.progress:
             log.debug("%s: ignoring progress %s below %s", self.name, progress, self.progress)
             return
@@ -159,10 +191,12 @@ class JobRun:
             log.info("%s: %d%% %s%s", self.name, progress, stage, f" ({message})" if message else "")
         self.progress, self.stage = progress, stage
         update = _Update(progress, stage, message)
-        if self._updates and self._updates[-1].message is None and message is None:
-            self._updates[-1] = update  # plain progress coalesces; messages are each sent
+        last = self._updates[-1] if self._updates else None
+        if last and last.message is None and message is None and last.stage == stage:
+            self._updates[-1] = update  # progress within a stage coalesces; stages and messages each go
         else:
             self._updates.append(update)
+        self._all_sent.clear()
         self._updated.set()
 
     async def run(self) -> None:
@@ -193,6 +227,8 @@ class JobRun:
             await asyncio.to_thread(shutil.rmtree, work_dir, True)
 
     async def _deliver(self, exporting: asyncio.Task, started: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._all_sent.wait(), FLUSH_SECONDS)
         try:
             result: ExportResult = exporting.result()
         except ExportFailed as failure:
@@ -200,29 +236,40 @@ class JobRun:
             return
         except Exception as error:  # an exporter bug must still end the job, not strand it
             log.exception("%s: exporter crashed", self.name)
-            await self._deliver_failure(f"导出草稿失败: {error}"[:2000], retryable=False)
+            await self._deliver_failure(f"导出草稿失败: {error}", retryable=False)
             return
+        keep_trying = self.runtime.keep_delivering
         try:
             video_url = result.video_url
             if video_url is None:
                 size = result.video_path.stat().st_size
                 log.info("%s: uploading %.1f MB", self.name, size / 1e6)
-                video_url = (await self.client.upload_video(self.claimed.id, self.claimed.attempt,
-                                                            result.video_path)).video_url
-            await self.client.complete(self.claimed.id, CompleteRequest(attempt=self.claimed.attempt,
-                                                                        video_url=video_url))
-            log.info("%s: completed in %.1f s -> %s", self.name, time.monotonic() - started, video_url)
+                upload = await self.client.upload_video(self.claimed.id, self.claimed.attempt, result.video_path,
+                                                        keep_trying=keep_trying)
+                video_url = upload.video_url
+            request = CompleteRequest(attempt=self.claimed.attempt, video_url=video_url)
+            answer = await self.client.complete(self.claimed.id, request, keep_trying=keep_trying)
+            log.info("%s: %s in %.1f s -> %s", self.name, answer.status, time.monotonic() - started, video_url)
+        except ValidationError:
+            await self._deliver_failure(f"导出草稿失败: 导出结果的视频地址无效: {video_url}", retryable=False)
         except ServiceRefused as refusal:
-            log.warning("%s: result refused (%s); abandoned", self.name, refusal)
+            if refusal.error_code == "LEASE_LOST":
+                log.warning("%s: lease lost before the result was delivered; abandoned", self.name)
+            else:
+                await self._deliver_failure(f"导出草稿失败: 服务拒绝了导出结果 ({refusal})", retryable=False)
+        except ServiceUnreachable as problem:
+            log.error("%s: result not delivered, given up: %s", self.name, problem)
 
     async def _deliver_failure(self, message: str, *, retryable: bool) -> None:
+        request = FailRequest(attempt=self.claimed.attempt, error_message=storable_text(message, MAX_MESSAGE_LENGTH)
+                              or "导出草稿失败", retryable=retryable)
         try:
-            answer = await self.client.fail(
-                self.claimed.id, FailRequest(attempt=self.claimed.attempt, error_message=message, retryable=retryable)
-            )
-            log.info("%s: failed (%s) -> %s", self.name, message, answer.status)
+            answer = await self.client.fail(self.claimed.id, request, keep_trying=self.runtime.keep_delivering)
+            log.info("%s: failed (%s) -> %s", self.name, request.error_message, answer.status)
         except ServiceRefused as refusal:
             log.warning("%s: failure report refused (%s); abandoned", self.name, refusal)
+        except ServiceUnreachable as problem:
+            log.error("%s: failure not delivered, given up: %s", self.name, problem)
 
     async def _heartbeat(self) -> None:
         interval = max(self.claimed.lease_seconds / 3, 0.1)
@@ -232,24 +279,24 @@ class JobRun:
             self._updated.clear()
             update = self._updates.popleft() if self._updates else _Update(self.progress, self.stage, None)
             try:
-                ack = await self.client.progress(
-                    self.claimed.id,
-                    ProgressRequest(attempt=self.claimed.attempt, progress=update.progress, stage=update.stage,
-                                    message=update.message),
-                )
-            except ServiceUnreachable as problem:
-                log.warning("%s: heartbeat failed (%s); will retry", self.name, problem)
-                if update.message is not None:
-                    self._updates.appendleft(update)  # a message is sent, however late
-                continue
+                request = ProgressRequest(attempt=self.claimed.attempt, progress=update.progress,
+                                          stage=update.stage, message=update.message)
+                ack = await self.client.progress(self.claimed.id, request, timeout=interval)
             except ServiceRefused as refusal:
                 if refusal.error_code == "LEASE_LOST":
                     self._stop("lease_lost")
                     return
                 log.warning("%s: progress refused: %s", self.name, refusal)
                 continue
+            except Exception as problem:  # unreachable, or anything else: the next beat tries again
+                log.warning("%s: heartbeat failed (%s); will retry", self.name, problem)
+                if update.message is not None:
+                    self._updates.appendleft(update)  # a message is sent, however late
+                continue
             if self._updates:
                 self._updated.set()
+            else:
+                self._all_sent.set()
             if ack.cancel:
                 self._stop("cancel")
                 return

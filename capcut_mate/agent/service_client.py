@@ -1,8 +1,9 @@
 """The agent's side of the protocol: typed calls to the service, retried through outages.
 
-A call that cannot reach the service, or gets a 5xx, 408 or 429, is retried with
-exponential backoff and full jitter until it gets an answer; other answers are final.
-A refusal (4xx) raises ServiceRefused with the envelope's error code (LEASE_LOST, …).
+A call that cannot reach the service, or gets a 502, 503, 504, 408 or 429, is retried with
+exponential backoff and full jitter until it gets an answer; a 500 is retried a few times
+(it may be a passing fault, or a request the service can never take); other answers are
+final. A refusal raises ServiceRefused with the envelope's error code (LEASE_LOST, …).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
+import orjson
 from pydantic import BaseModel
 
 from capcut_mate.protocol.agent import (
@@ -33,7 +35,8 @@ from capcut_mate.protocol.agent import (
 log = logging.getLogger("capcut_mate.agent.service")
 
 Answer = TypeVar("Answer", bound=BaseModel)
-RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+RETRY_STATUSES = {408, 429, 502, 503, 504}
+INTERNAL_ERROR_TRIES = 5
 
 
 class ServiceRefused(Exception):
@@ -56,8 +59,12 @@ class Backoff:
 
 
 class ServiceClient:
-    def __init__(self, server_url: str, token: str, *, request_timeout: float = 60.0):
-        self.base_url = server_url.rstrip("/") + AGENT_PREFIX
+    def __init__(self, servers: str | list[str], token: str, *, request_timeout: float = 60.0):
+        """`servers`: one service URL, or several processes of one service; a call that
+        cannot reach one moves on to the next."""
+        urls = [servers] if isinstance(servers, str) else servers
+        self._bases = [url.rstrip("/") + AGENT_PREFIX for url in urls]
+        self._current = 0
         self._session = aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {token}"},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=request_timeout),
@@ -69,20 +76,25 @@ class ServiceClient:
     async def claim(self, request: ClaimRequest, *, keep_trying: Callable[[], bool]) -> ClaimResponse:
         return await self._call("POST", "/claim", ClaimResponse, json=request, keep_trying=keep_trying)
 
-    async def progress(self, job_id: int, request: ProgressRequest) -> ProgressResponse:
-        # One try: the heartbeat loop tries again on its own schedule, with fresh values.
-        return await self._call("POST", f"/jobs/{job_id}/progress", ProgressResponse, json=request, retry=False)
+    async def progress(self, job_id: int, request: ProgressRequest, *, timeout: float) -> ProgressResponse:
+        # One try, within a third of the lease: the heartbeat loop tries again on its own
+        # schedule, so one stalled connection cannot eat the whole lease.
+        return await self._call("POST", f"/jobs/{job_id}/progress", ProgressResponse, json=request, retry=False,
+                                timeout=timeout)
 
-    async def upload_video(self, job_id: int, attempt: int, path: Path) -> VideoUploadResponse:
-        return await self._call(
-            "PUT", f"/jobs/{job_id}/video?attempt={attempt}", VideoUploadResponse, file=path
-        )
+    async def upload_video(self, job_id: int, attempt: int, path: Path, *, keep_trying: Callable[[], bool]
+                           ) -> VideoUploadResponse:
+        return await self._call("PUT", f"/jobs/{job_id}/video?attempt={attempt}", VideoUploadResponse, file=path,
+                                keep_trying=keep_trying)
 
-    async def complete(self, job_id: int, request: CompleteRequest) -> CompleteResponse:
-        return await self._call("POST", f"/jobs/{job_id}/complete", CompleteResponse, json=request)
+    async def complete(self, job_id: int, request: CompleteRequest, *, keep_trying: Callable[[], bool]
+                       ) -> CompleteResponse:
+        return await self._call("POST", f"/jobs/{job_id}/complete", CompleteResponse, json=request,
+                                keep_trying=keep_trying)
 
-    async def fail(self, job_id: int, request: FailRequest) -> FailResponse:
-        return await self._call("POST", f"/jobs/{job_id}/fail", FailResponse, json=request)
+    async def fail(self, job_id: int, request: FailRequest, *, keep_trying: Callable[[], bool]) -> FailResponse:
+        return await self._call("POST", f"/jobs/{job_id}/fail", FailResponse, json=request,
+                                keep_trying=keep_trying)
 
     async def _call(
         self,
@@ -94,8 +106,11 @@ class ServiceClient:
         file: Path | None = None,
         retry: bool = True,
         keep_trying: Callable[[], bool] = lambda: True,
+        timeout: float | None = None,
     ) -> Answer:
         backoff = Backoff()
+        internal_errors = 0
+        per_call = aiohttp.ClientTimeout(total=timeout) if timeout else None
         while True:
             try:
                 body = json.model_dump(mode="json", exclude_none=True) if json is not None else None
@@ -105,26 +120,49 @@ class ServiceClient:
                             method, self.base_url + path, data=data, headers={"Content-Type": "video/mp4"}
                         ) as response:
                             return await self._answer(response, answer)
-                async with self._session.request(method, self.base_url + path, json=body) as response:
+                async with self._session.request(method, self.base_url + path, json=body,
+                                                 timeout=per_call) as response:
                     return await self._answer(response, answer)
             except _Retry as reason:
                 problem = str(reason)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            except ServiceRefused as refusal:
+                internal_errors += refusal.status == 500
+                if refusal.status != 500 or internal_errors >= INTERNAL_ERROR_TRIES:
+                    raise
+                problem = str(refusal)
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 problem = repr(error)
+                self._next_server()
             if not retry or not keep_trying():
                 raise ServiceUnreachable(problem)
             delay = backoff.next_delay()
             log.warning("%s %s: %s; retrying in %.1f s", method, path.split("?")[0], problem, delay)
             await asyncio.sleep(delay)
 
+    @property
+    def base_url(self) -> str:
+        return self._bases[self._current]
+
+    def _next_server(self) -> None:
+        if len(self._bases) > 1:
+            self._current = (self._current + 1) % len(self._bases)
+            log.info("moving to %s", self.base_url)
+
     @staticmethod
     async def _answer(response: aiohttp.ClientResponse, answer: type[Answer]) -> Answer:
         if response.status in RETRY_STATUSES:
             raise _Retry(f"service answered {response.status}")
-        payload = await response.json(content_type=None)
-        if response.status >= 400:
+        text = await response.text(errors="replace")
+        try:
+            payload = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            payload = None  # e.g. a proxy's HTML error page
+        if response.status >= 400 or payload is None:
             error = payload.get("error", {}) if isinstance(payload, dict) else {}
-            raise ServiceRefused(response.status, error.get("code", "UNKNOWN"), error.get("details", ""))
+            if not isinstance(error, dict):
+                error = {}
+            raise ServiceRefused(response.status, str(error.get("code", f"HTTP_{response.status}")),
+                                 str(error.get("details", text[:200])))
         return answer.model_validate(payload)
 
 

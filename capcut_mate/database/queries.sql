@@ -64,7 +64,8 @@ SET status = 'processing',
     last_message = NULL
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.id, j.attempt, j.draft_url, j.draft_key, j.priority, j.requirements, j.lease_expires_at;
+RETURNING j.id, j.attempt, j.draft_url, j.draft_key, j.priority, j.requirements, j.lease_expires_at,
+          j.run_after;
 
 -- name: report_progress
 -- Fenced on (id, attempt) and the agent. Extends the lease, except once a cancel was
@@ -81,14 +82,17 @@ WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing' AND prog
 RETURNING lease_expires_at, cancel_requested;
 
 -- name: complete_job
+-- The video is done. If a cancel was requested meanwhile, the cancel wins: the job fails
+-- with the cancel message ($6), as the client asked. The history keeps the video's URL.
 UPDATE video_jobs
-SET status = 'completed',
-    progress = 100,
-    stage = $5,
-    video_url = $4,
+SET status = CASE WHEN cancel_requested THEN 'failed' ELSE 'completed' END::job_status,
+    progress = CASE WHEN cancel_requested THEN 0 ELSE 100 END,
+    stage = CASE WHEN cancel_requested THEN stage ELSE $5 END,
+    video_url = CASE WHEN cancel_requested THEN NULL ELSE $4 END,
+    error_message = CASE WHEN cancel_requested THEN $6 END,
     lease_expires_at = NULL,
     completed_at = now(),
-    last_message = NULL
+    last_message = $4
 WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
 RETURNING status;
 
@@ -128,21 +132,23 @@ WHERE job_id = $1 AND attempt = $2 AND from_status = 'processing' AND to_status 
 ORDER BY id DESC
 LIMIT 1;
 
--- name: cancel_active_job
--- A pending job fails at once; a processing one is flagged, and its agent hears of it on
--- its next progress call.
+-- name: cancel_job
+-- Cancel one active job: by id ($1), or else the active job of draft key $2. A pending job
+-- fails at once; a processing one is flagged, and its agent hears of it on its next
+-- progress call. No row: no such active job.
 WITH target AS (
     SELECT id, status
     FROM video_jobs
-    WHERE draft_digest(draft_key) = draft_digest($1) AND status IN ('pending', 'processing')
+    WHERE status IN ('pending', 'processing')
+      AND CASE WHEN $1::bigint IS NULL THEN draft_digest(draft_key) = draft_digest($2::text) ELSE id = $1 END
     FOR UPDATE
 )
 UPDATE video_jobs AS j
 SET status = CASE WHEN t.status = 'pending' THEN 'failed' ELSE 'processing' END::job_status,
-    error_message = CASE WHEN t.status = 'pending' THEN $2 END,
+    error_message = CASE WHEN t.status = 'pending' THEN $3 END,
     completed_at = CASE WHEN t.status = 'pending' THEN now() END,
     cancel_requested = true,
-    last_message = $2
+    last_message = $3
 FROM target AS t
 WHERE j.id = t.id
 RETURNING j.*;
@@ -164,7 +170,7 @@ WITH expired AS (
 UPDATE video_jobs AS j
 SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
     progress = 0,
-    stage = CASE WHEN e.give_up THEN j.stage ELSE $5 END,
+    stage = CASE WHEN e.give_up THEN j.stage ELSE $4 END,
     error_message = CASE WHEN NOT e.give_up THEN NULL
                          WHEN e.cancel_requested THEN $2
                          ELSE $3 END,
@@ -173,17 +179,18 @@ SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
     started_at = CASE WHEN e.give_up THEN j.started_at END,
     completed_at = CASE WHEN e.give_up THEN now() END,
     run_after = now(),
-    last_message = $4
+    last_message = lease_lost_note()
 FROM expired AS e
 WHERE j.id = e.id
 RETURNING j.id, j.status, j.attempt;
 
 -- name: expire_pending_jobs
--- Jobs that waited in the queue longer than the configured limit fail.
+-- Jobs that waited in the queue longer than the configured limit fail. The wait counts
+-- from when the job last became claimable, so a requeued job starts afresh.
 WITH stale AS (
     SELECT id
     FROM video_jobs
-    WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
+    WHERE status = 'pending' AND run_after < now() - make_interval(secs => $1)
     ORDER BY id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -216,6 +223,9 @@ SELECT id, name, token_hash, tags, revoked_at IS NOT NULL AS revoked,
 FROM agents
 WHERE token_id = $1;
 
+-- name: agent_is_active
+SELECT EXISTS (SELECT FROM agents WHERE id = $1 AND revoked_at IS NULL);
+
 -- name: touch_agent
 UPDATE agents
 SET last_seen_at = now(),
@@ -240,8 +250,158 @@ FROM (
 ) AS counted
 ORDER BY name;
 
+-- name: expire_lease_now
+-- The claim's answer never reached its agent: end the lease, so the reaper requeues the
+-- job at once instead of after a whole lease.
+UPDATE video_jobs
+SET lease_expires_at = now()
+WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing';
+
 -- name: check_lease
 -- Whether (id, attempt, agent) still holds the job's lease, before accepting an upload.
 SELECT EXISTS (
     SELECT FROM video_jobs WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
 );
+
+-- name: find_operator_by_token_id
+SELECT id, name, token_hash, revoked_at IS NOT NULL AS revoked
+FROM operators
+WHERE token_id = $1;
+
+-- name: add_operator
+-- No row: an active operator already has the name.
+INSERT INTO operators (name, token_id, token_hash)
+VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE
+    SET token_id = excluded.token_id, token_hash = excluded.token_hash, revoked_at = NULL
+    WHERE operators.revoked_at IS NOT NULL
+RETURNING id;
+
+-- name: revoke_operator
+UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id;
+
+-- name: list_jobs
+-- The operations API's job list, newest first, filters optional (NULL: any), paged by
+-- keyset: $6 is the last id of the previous page.
+SELECT *
+FROM video_jobs
+WHERE ($1::job_status IS NULL OR status = $1)
+  AND ($2::text IS NULL OR agent = $2)
+  AND ($3::text IS NULL OR draft_key = $3 OR draft_url = $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND ($6::bigint IS NULL OR id < $6)
+ORDER BY id DESC
+LIMIT $7;
+
+-- name: job_events_of
+SELECT id, at, from_status, to_status, progress, stage, attempt, agent, message
+FROM job_events
+WHERE job_id = $1
+ORDER BY id;
+
+-- name: queue_summary
+SELECT
+    (SELECT count(*) FROM video_jobs WHERE status = 'pending') AS pending,
+    (SELECT count(*) FROM video_jobs WHERE status = 'processing') AS processing,
+    (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM video_jobs WHERE status = 'pending')
+        AS oldest_pending_seconds,
+    (SELECT count(*) FROM video_jobs WHERE status = 'completed' AND completed_at >= now() - interval '1 hour')
+        AS completed_last_hour,
+    (SELECT count(*) FROM video_jobs WHERE status = 'failed' AND completed_at >= now() - interval '1 hour')
+        AS failed_last_hour,
+    (SELECT count(*) FROM video_jobs WHERE status = 'completed' AND completed_at >= now() - interval '24 hours')
+        AS completed_last_day,
+    (SELECT count(*) FROM video_jobs WHERE status = 'failed' AND completed_at >= now() - interval '24 hours')
+        AS failed_last_day;
+
+-- name: jobs_by_status
+SELECT status::text, count(*) FROM video_jobs GROUP BY status;
+
+-- name: report_jobs
+-- Per status: how many jobs created since $1, and their mean waits and times in seconds.
+SELECT status::text,
+       count(*) AS jobs,
+       extract(epoch FROM avg(queue_wait))::float8 AS mean_queue_wait_seconds,
+       extract(epoch FROM avg(run_time))::float8 AS mean_run_seconds,
+       extract(epoch FROM avg(total_time))::float8 AS mean_total_seconds
+FROM job_history_since($1)
+GROUP BY status
+ORDER BY status;
+
+-- name: report_throughput
+SELECT hour, submitted, completed, failed FROM throughput_hourly_since($1) ORDER BY hour;
+
+-- name: report_stages
+-- Finished stages since $1, by the standard stage ($2: the stage thresholds) they fall in.
+SELECT threshold,
+       count(*) AS samples,
+       extract(epoch FROM avg(duration))::float8 AS mean_seconds,
+       extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY duration))::float8 AS p50_seconds,
+       extract(epoch FROM percentile_cont(0.95) WITHIN GROUP (ORDER BY duration))::float8 AS p95_seconds
+FROM (
+    SELECT (SELECT max(t) FROM unnest($2::integer[]) AS t WHERE t <= s.progress) AS threshold, s.duration
+    FROM stage_durations_since($1) AS s
+    WHERE s.duration IS NOT NULL
+) AS finished
+GROUP BY threshold
+ORDER BY threshold;
+
+-- name: report_agents
+SELECT agent, jobs_done, jobs_failed, lost_leases, extract(epoch FROM mean_export_time)::float8 AS mean_export_seconds,
+       last_seen_at
+FROM agent_stats_since($1)
+ORDER BY agent;
+
+-- name: report_failures
+SELECT error_message, jobs, last_failed_at
+FROM failure_reasons_since($1)
+ORDER BY jobs DESC, last_failed_at DESC
+LIMIT $2;
+
+-- name: stage_durations_of_attempt
+SELECT stage, progress, extract(epoch FROM duration)::float8 AS seconds
+FROM stage_durations
+WHERE job_id = $1 AND attempt = $2 AND duration IS NOT NULL;
+
+-- name: ensure_event_partitions
+SELECT ensure_job_event_partitions(now(), now() + interval '3 months');
+
+-- name: prune_finished_jobs
+-- One batch of retention: finished jobs that ended before $1, with their events (the
+-- foreign key cascades). SKIP LOCKED: never waits on anyone.
+DELETE FROM video_jobs
+WHERE id IN (
+    SELECT id FROM video_jobs
+    WHERE status IN ('completed', 'failed') AND completed_at < $1
+    ORDER BY completed_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id;
+
+-- name: droppable_event_partitions
+-- Monthly event partitions that ended before the cutoff $1 and hold no event of a job we
+-- keep. A kept job (active, or finished since the cutoff) has events only in months it
+-- existed in, so it was created before the partition ended. Each partition listed goes
+-- with one DROP instead of row-by-row deletes.
+SELECT format('%I.%I', n.nspname, c.relname) AS partition
+FROM pg_inherits AS i
+JOIN pg_class AS c ON c.oid = i.inhrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+    SELECT (to_date(substr(c.relname, 12), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC') + interval '1 month' AS ends
+) AS month
+WHERE i.inhparent = 'job_events'::regclass
+  AND c.relname ~ '^job_events_[0-9]{4}_[0-9]{2}$'
+  AND month.ends <= $1
+  AND NOT EXISTS (SELECT FROM video_jobs WHERE status IN ('pending', 'processing') AND created_at < month.ends)
+  AND NOT EXISTS (SELECT FROM video_jobs WHERE status IN ('completed', 'failed') AND completed_at >= $1
+                                           AND created_at < month.ends)
+ORDER BY c.relname;
+
+-- name: schema_revision
+SELECT version_num FROM alembic_version;
+
+-- name: invariant_violations
+SELECT invariant, job_id, detail FROM invariant_violations($1::text[], make_interval(secs => $2)) ORDER BY 1, 2;

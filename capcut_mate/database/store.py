@@ -3,7 +3,7 @@
 Statements live by name in queries.sql; each method runs one of them, so each operation is
 a single short transaction. Outcomes an agent or client must hear about (lease lost, not
 found, …) are raised as protocol errors; connection trouble propagates as asyncpg / OS
-errors, which capcut_mate.database.outage classifies.
+errors, which capcut_mate.database.errors classifies.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
 import asyncpg
 
 from capcut_mate.protocol.errors import Errors, ServiceError
@@ -30,7 +32,6 @@ from capcut_mate.protocol.jobs import (
 )
 
 SCHEMA = "capcut_mate"
-LEASE_EXPIRED_NOTE = "租约到期，代理未按时汇报"
 # An idle agent long-polls a claim at least every 30 s; unseen for longer, it is offline.
 ONLINE_WINDOW_SECONDS = 60.0
 
@@ -69,6 +70,7 @@ class Job:
     started_at: datetime | None
     completed_at: datetime | None
     updated_at: datetime
+    stage_started_at: datetime
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> Job:
@@ -86,12 +88,19 @@ class ClaimedJob:
     priority: int
     requirements: list[str]
     lease_expires_at: datetime
+    run_after: datetime  # when it became claimable: the claim's queue wait starts here
 
 
 @dataclass(frozen=True, slots=True)
 class ProgressAck:
     lease_expires_at: datetime
     cancel: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteOutcome:
+    status: JobStatus  # completed; or failed, when a cancel had been requested
+    repeat: bool  # an exact repeat of the complete that already ended the attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +137,20 @@ class AgentSummary:
     revoked_at: datetime | None
     running_jobs: int
     state: str  # revoked, busy, idle or offline
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCredentials:
+    id: int
+    name: str
+    token_hash: bytes
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    jobs_deleted: int
+    partitions_dropped: list[str]
 
 
 def connection_settings(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[str, str]:
@@ -201,11 +224,19 @@ class Store:
 
     async def cancel(self, draft_url: str) -> Job:
         """Cancel the draft's active job. Raises TASK_NOT_FOUND / TASK_NOT_CANCELLABLE."""
-        record = await self.pool.fetchrow(QUERIES["cancel_active_job"], draft_key(draft_url), CANCELLED_MESSAGE)
+        record = await self.pool.fetchrow(QUERIES["cancel_job"], None, draft_key(draft_url), CANCELLED_MESSAGE)
         if record is not None:
             return Job.from_record(record)
         if await self.find_job_for_draft(draft_url) is None:
             raise ServiceError(Errors.TASK_NOT_FOUND)
+        raise ServiceError(Errors.TASK_NOT_CANCELLABLE)
+
+    async def cancel_job(self, job_id: int) -> Job:
+        """Cancel a job by id. Raises JOB_NOT_FOUND / TASK_NOT_CANCELLABLE."""
+        record = await self.pool.fetchrow(QUERIES["cancel_job"], job_id, None, CANCELLED_MESSAGE)
+        if record is not None:
+            return Job.from_record(record)
+        await self.require_job(job_id)
         raise ServiceError(Errors.TASK_NOT_CANCELLABLE)
 
     # --- the agent protocol ----------------------------------------------------------
@@ -237,7 +268,7 @@ class Store:
         )
         if record is not None:
             return ProgressAck(record["lease_expires_at"], record["cancel_requested"])
-        job = await self._fenced_job(job_id, attempt, agent)
+        job = await self.fenced_job(job_id, attempt, agent)
         if job.progress > progress:
             raise ServiceError(
                 Errors.PROGRESS_REGRESSION, f"job {job_id} is at {job.progress}, got {progress}"
@@ -245,20 +276,15 @@ class Store:
         # The row changed between the two statements (reaped, cancelled, finished).
         raise ServiceError(Errors.LEASE_LOST)
 
-    async def complete(self, job_id: int, attempt: int, agent: str, *, video_url: str) -> JobStatus:
+    async def complete(self, job_id: int, attempt: int, agent: str, *, video_url: str) -> CompleteOutcome:
         record = await self.pool.fetchrow(
-            QUERIES["complete_job"], job_id, attempt, agent, video_url, COMPLETED_STAGE
+            QUERIES["complete_job"], job_id, attempt, agent, video_url, COMPLETED_STAGE, CANCELLED_MESSAGE
         )
         if record is not None:
-            return JobStatus.COMPLETED
-        job = await self._require_job(job_id)
-        if (
-            job.status is JobStatus.COMPLETED
-            and job.attempt == attempt
-            and job.agent == agent
-            and job.video_url == video_url
-        ):
-            return JobStatus.COMPLETED  # a repeat of the complete that already succeeded
+            return CompleteOutcome(JobStatus(record["status"]), repeat=False)
+        ending = await self._ending_by(job_id, attempt, agent, message=video_url)
+        if ending is not None and ending["to_status"] in (JobStatus.COMPLETED, JobStatus.FAILED):
+            return CompleteOutcome(JobStatus(ending["to_status"]), repeat=True)
         raise ServiceError(Errors.LEASE_LOST)
 
     async def fail(
@@ -272,14 +298,8 @@ class Store:
         if record is not None:
             status = JobStatus(record["status"])
             return FailOutcome(status, record["run_after"] if status is JobStatus.PENDING else None)
-        await self._require_job(job_id)
-        ending = await self.pool.fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
-        if (
-            ending is not None
-            and ending["agent"] == agent
-            and ending["message"] == error_message
-            and ending["to_status"] in (JobStatus.FAILED, JobStatus.PENDING)
-        ):
+        ending = await self._ending_by(job_id, attempt, agent, message=error_message)
+        if ending is not None and ending["to_status"] in (JobStatus.FAILED, JobStatus.PENDING):
             # A repeat of the fail that already succeeded.
             status = JobStatus(ending["to_status"])
             if status is JobStatus.PENDING:
@@ -288,15 +308,27 @@ class Store:
             return FailOutcome(status, None)
         raise ServiceError(Errors.LEASE_LOST)
 
-    async def _require_job(self, job_id: int) -> Job:
+    async def _ending_by(self, job_id: int, attempt: int, agent: str, *, message: str) -> asyncpg.Record | None:
+        """The history row that ended this attempt, if this agent ended it with this message:
+        what a repeated complete or fail must match to be answered as before."""
+        await self.require_job(job_id)
+        ending = await self.pool.fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
+        if ending is not None and ending["agent"] == agent and ending["message"] == message:
+            return ending
+        return None
+
+    async def expire_lease_now(self, job_id: int, attempt: int, agent: str) -> None:
+        await self.pool.execute(QUERIES["expire_lease_now"], job_id, attempt, agent)
+
+    async def require_job(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
         if job is None:
             raise ServiceError(Errors.JOB_NOT_FOUND)
         return job
 
-    async def _fenced_job(self, job_id: int, attempt: int, agent: str) -> Job:
+    async def fenced_job(self, job_id: int, attempt: int, agent: str) -> Job:
         """The job, if (attempt, agent) still hold its lease; else LEASE_LOST."""
-        job = await self._require_job(job_id)
+        job = await self.require_job(job_id)
         if job.status is not JobStatus.PROCESSING or job.attempt != attempt or job.agent != agent:
             raise ServiceError(Errors.LEASE_LOST)
         return job
@@ -319,6 +351,9 @@ class Store:
         record = await self.pool.fetchrow(QUERIES["find_agent_by_token_id"], token_id)
         return AgentCredentials(**dict(record)) if record else None
 
+    async def agent_is_active(self, agent_id: int) -> bool:
+        return await self.pool.fetchval(QUERIES["agent_is_active"], agent_id)
+
     async def touch_agent(self, agent_id: int, *, version: str | None = None, hostname: str | None = None) -> None:
         await self.pool.execute(QUERIES["touch_agent"], agent_id, version, hostname)
 
@@ -329,12 +364,128 @@ class Store:
         records = await self.pool.fetch(QUERIES["list_agents"], float(online_within_seconds))
         return [AgentSummary(**dict(r)) for r in records]
 
+    # --- operators ----------------------------------------------------------------------
+
+    async def add_operator(self, name: str, *, token_id: str, token_hash: bytes) -> bool:
+        """False when an active operator already has the name."""
+        return await self.pool.fetchval(QUERIES["add_operator"], name, token_id, token_hash) is not None
+
+    async def find_operator(self, token_id: str) -> OperatorCredentials | None:
+        record = await self.pool.fetchrow(QUERIES["find_operator_by_token_id"], token_id)
+        return OperatorCredentials(**dict(record)) if record else None
+
+    async def revoke_operator(self, name: str) -> bool:
+        return await self.pool.fetchval(QUERIES["revoke_operator"], name) is not None
+
+    # --- the operations API and reports ------------------------------------------------
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        agent: str | None = None,
+        draft: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        records = await self.pool.fetch(
+            QUERIES["list_jobs"], status, agent, draft, created_from, created_before, before_id, limit
+        )
+        return [Job.from_record(r) for r in records]
+
+    async def job_events(self, job_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self.pool.fetch(QUERIES["job_events_of"], job_id)]
+
+    async def retry(self, job_id: int, *, max_attempts: int) -> tuple[Job, bool]:
+        """A new job for a failed job's draft (or the draft's active job, if it has one)."""
+        job = await self.require_job(job_id)
+        if job.status is not JobStatus.FAILED:
+            raise ServiceError(Errors.JOB_NOT_RETRYABLE)
+        return await self.submit(
+            job.draft_url, priority=job.priority, requirements=job.requirements, max_attempts=max_attempts
+        )
+
+    async def queue_summary(self) -> dict[str, Any]:
+        return dict(await self.pool.fetchrow(QUERIES["queue_summary"]))
+
+    async def jobs_by_status(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in JobStatus}
+        counts.update({r["status"]: r["count"] for r in await self.pool.fetch(QUERIES["jobs_by_status"])})
+        return counts
+
+    async def report(self, since: datetime, *, failures: int = 20) -> dict[str, list[dict[str, Any]]]:
+        """Every figure of `capcut-mate report`, over what happened since `since`."""
+        async with self.pool.acquire() as connection:
+            return {
+                "jobs": [dict(r) for r in await connection.fetch(QUERIES["report_jobs"], since)],
+                "throughput": [dict(r) for r in await connection.fetch(QUERIES["report_throughput"], since)],
+                "stages": [dict(r) for r in await connection.fetch(QUERIES["report_stages"], since, list(STAGES))],
+                "agents": [dict(r) for r in await connection.fetch(QUERIES["report_agents"], since)],
+                "failures": [dict(r) for r in await connection.fetch(QUERIES["report_failures"], since, failures)],
+            }
+
+    async def stage_means(self, since: datetime) -> dict[int, tuple[int, float]]:
+        """Per standard stage: (samples, mean seconds) of stages finished since `since`."""
+        records = await self.pool.fetch(QUERIES["report_stages"], since, list(STAGES))
+        return {r["threshold"]: (r["samples"], r["mean_seconds"]) for r in records}
+
+    async def stage_durations_of_attempt(self, job_id: int, attempt: int) -> list[tuple[int, float]]:
+        records = await self.pool.fetch(QUERIES["stage_durations_of_attempt"], job_id, attempt)
+        return [(r["progress"], r["seconds"]) for r in records]
+
+    async def invariant_violations(
+        self, submitted: Sequence[str] | None = None, *, lease_grace_seconds: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Every broken promise right now (migration 0004 lists them); empty when all is well."""
+        records = await self.pool.fetch(
+            QUERIES["invariant_violations"], list(submitted) if submitted is not None else None,
+            float(lease_grace_seconds),
+        )
+        return [dict(r) for r in records]
+
+    async def schema_revision(self) -> str | None:
+        return await self.pool.fetchval(QUERIES["schema_revision"])
+
+    # --- retention -----------------------------------------------------------------------
+
+    async def ensure_event_partitions(self) -> int:
+        return await self.pool.fetchval(QUERIES["ensure_event_partitions"])
+
+    async def prune(self, cutoff: datetime, *, batch: int = 500) -> PruneResult:
+        """Remove finished jobs that ended before `cutoff`, and their events.
+
+        Whole monthly event partitions go first, with one DROP each; then the jobs, in
+        batches that never wait on a locked row. A DROP briefly holds job writes (it takes
+        video_jobs first, the order job writes take the two tables in, so it cannot
+        deadlock with them), and gives up after a short lock_timeout rather than make
+        claims wait: a busy moment only defers it to the next run.
+        """
+        dropped = []
+        for record in await self.pool.fetch(QUERIES["droppable_event_partitions"], cutoff):
+            try:
+                async with self.pool.acquire() as connection, connection.transaction():
+                    await connection.execute("SET LOCAL lock_timeout = '500ms'")
+                    await connection.execute("LOCK TABLE video_jobs IN SHARE ROW EXCLUSIVE MODE")
+                    await connection.execute(f"DROP TABLE {record['partition']}")
+                dropped.append(record["partition"])
+            except asyncpg.LockNotAvailableError:
+                pass
+        deleted = 0
+        while True:
+            ids = await self.pool.fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
+            deleted += len(ids)
+            if len(ids) < batch:
+                break
+        await self.ensure_event_partitions()
+        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped)
+
     # --- upkeep -------------------------------------------------------------------------
 
     async def expire_leases(self, *, batch: int = 100) -> list[ExpiredLease]:
         records = await self.pool.fetch(
-            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, LEASE_EXPIRED_NOTE,
-            PENDING_STAGE,
+            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE
         )
         return [ExpiredLease(r["id"], JobStatus(r["status"]), r["attempt"]) for r in records]
 

@@ -7,15 +7,23 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from capcut_mate.protocol.client import Tag, is_absolute_http_url
+from capcut_mate.protocol.client import StoredText, Tag, is_absolute_http_url
 from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS
 
 AGENT_PREFIX = "/agent/v1"
 MAX_CLAIM_WAIT_SECONDS = 30
 MAX_JOBS_PER_CLAIM = 32
-MAX_ERROR_MESSAGE_LENGTH = 2000
+MAX_MESSAGE_LENGTH = 2000
+MAX_STAGE_LENGTH = 64
 
-Attempt = Annotated[int, Field(strict=True, ge=1)]
+Attempt = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+
+
+def storable_text(text: str, limit: int) -> str:
+    """Text made fit for a protocol field: control characters (NUL above all, which
+    PostgreSQL cannot hold) become spaces, and it is cut to `limit` characters."""
+    cleaned = "".join(" " if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in text)
+    return cleaned.strip()[:limit]
 
 
 class _Body(BaseModel):
@@ -28,8 +36,8 @@ class ClaimRequest(_Body):
         default=0, description="Seconds to wait for work before answering with no jobs."
     )
     max_jobs: Annotated[int, Field(strict=True, ge=1, le=MAX_JOBS_PER_CLAIM)] = 1
-    version: Annotated[str, StringConstraints(max_length=64)] | None = None
-    hostname: Annotated[str, StringConstraints(max_length=255)] | None = None
+    version: Annotated[StoredText, StringConstraints(max_length=64)] | None = None
+    hostname: Annotated[StoredText, StringConstraints(max_length=255)] | None = None
 
 
 class ClaimedJob(BaseModel):
@@ -50,13 +58,17 @@ class ClaimResponse(BaseModel):
 class ProgressRequest(_Body):
     attempt: Attempt
     progress: Annotated[int, Field(strict=True, ge=MIN_RUNNING_PROGRESS, le=MAX_RUNNING_PROGRESS)]
-    stage: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    message: Annotated[str, StringConstraints(max_length=MAX_ERROR_MESSAGE_LENGTH)] | None = None
+    stage: Annotated[StoredText, StringConstraints(min_length=1, max_length=MAX_STAGE_LENGTH)] | None = None
+    message: Annotated[StoredText, StringConstraints(max_length=MAX_MESSAGE_LENGTH)] | None = None
 
 
 class ProgressResponse(BaseModel):
     lease_expires_at: str
     cancel: bool
+
+
+class VideoUploadQuery(_Body):
+    attempt: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class VideoUploadResponse(BaseModel):
@@ -81,7 +93,7 @@ class CompleteResponse(BaseModel):
 
 class FailRequest(_Body):
     attempt: Attempt
-    error_message: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ERROR_MESSAGE_LENGTH)]
+    error_message: Annotated[StoredText, StringConstraints(min_length=1, max_length=MAX_MESSAGE_LENGTH)]
     retryable: Annotated[bool, Field(strict=True)] = False
 
 

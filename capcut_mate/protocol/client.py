@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from capcut_mate.protocol.errors import Errors, ErrorKind
-from capcut_mate.protocol.jobs import JobStatus
+from capcut_mate.protocol.errors import ErrorKind, Errors
+from capcut_mate.protocol.jobs import JobStatus, draft_key
 
 # Every client route is served under both (CONTRACT.md, "Routes").
 CLIENT_PREFIXES = ("/openapi/capcut-mate/v1", "/v1")
@@ -27,12 +27,20 @@ def is_tag(value: str) -> bool:
     return bool(_TAG.match(value))
 
 
+def has_control_characters(value: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+
+
+# Text a client or agent sends that we store: anything but NUL, which PostgreSQL cannot hold.
+StoredText = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+
+
 def is_absolute_http_url(value: str) -> bool:
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if any(ch.isspace() for ch in value) or has_control_characters(value):
         return False
     try:
         parts = urlsplit(value)
-        parts.port  # raises ValueError on a malformed port
+        _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
@@ -44,14 +52,18 @@ class DraftRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     draft_url: str
-    apiKey: str | None = Field(default=None, description="Client API key, checked where keys are configured.")
+    apiKey: StoredText | None = Field(default=None, description="Client API key, checked where keys are configured.")
 
     @field_validator("draft_url", mode="before")
     @classmethod
     def _draft_url(cls, value: Any) -> str:
         if not isinstance(value, str) or value == "":
             raise PydanticCustomError("draft_url_required", "draft_url is required")
-        if len(value) > MAX_DRAFT_URL_LENGTH or not is_absolute_http_url(value):
+        if (
+            len(value) > MAX_DRAFT_URL_LENGTH
+            or not is_absolute_http_url(value)
+            or has_control_characters(draft_key(value))  # e.g. draft_id=%00
+        ):
             raise PydanticCustomError("draft_url_invalid", "draft_url must be an absolute http(s) URL")
         return value
 
@@ -63,13 +75,16 @@ class GenVideoRequest(DraftRequest):
     requirements: list[Tag] = Field(
         default_factory=list,
         max_length=MAX_REQUIREMENTS,
-        description="Tags an agent must hold to claim this job.",
+        description="Tags an agent must hold to claim this job (at most 16 different ones).",
     )
 
-    @field_validator("requirements")
+    @field_validator("requirements", mode="before")
     @classmethod
-    def _unique(cls, tags: list[str]) -> list[str]:
-        return list(dict.fromkeys(tags))
+    def _unique(cls, tags: Any) -> Any:
+        # Repeats are one tag, so they count once against the limit.
+        if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+            return list(dict.fromkeys(tags))
+        return tags
 
 
 class JobStatusResponse(BaseModel):
@@ -89,6 +104,9 @@ class JobStatusResponse(BaseModel):
     job_id: int
     stage: str
     cancel_requested: bool = False
+    eta_seconds: int | None = Field(
+        default=None, description="Seconds left, for processing jobs, from recent stage durations; else null."
+    )
 
 
 class ActiveCountResponse(BaseModel):

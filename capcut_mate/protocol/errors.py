@@ -117,6 +117,10 @@ class Errors:
         400, 3002, "PROGRESS_REGRESSION", "进度不能回退", "Progress cannot go down",
         "进度必须不低于任务当前进度", "Progress must not be lower than the job's current progress",
     )
+    JOB_NOT_RETRYABLE = ErrorKind(
+        409, 3004, "JOB_NOT_RETRYABLE", "只能重试失败的任务", "Only failed jobs can be retried",
+        "该任务不是失败状态", "The job has not failed",
+    )
     JOB_NOT_FOUND = ErrorKind(
         404, 3003, "JOB_NOT_FOUND", "任务不存在", "Job not found",
         "没有这个编号的任务", "No job has that id",

@@ -8,7 +8,7 @@ tests/test_state_machine.py keeps the two in step.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -85,5 +85,5 @@ def format_timestamp(moment: datetime | None) -> str | None:
     """UTC, ISO 8601, exactly three fractional digits, 'Z' suffix."""
     if moment is None:
         return None
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"

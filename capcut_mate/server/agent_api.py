@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -17,26 +18,22 @@ from capcut_mate.protocol.agent import (
     FailResponse,
     ProgressRequest,
     ProgressResponse,
+    VideoUploadQuery,
     VideoUploadResponse,
 )
 from capcut_mate.protocol.errors import Errors, ServiceError
-from capcut_mate.protocol.jobs import format_timestamp
-from capcut_mate.server.agent_auth import AGENT, require_agent
-from capcut_mate.server.http import MAX_BODY_BYTES, model_response, parse_body
+from capcut_mate.protocol.jobs import JobStatus, format_timestamp
+from capcut_mate.server.auth import AGENT, require_agent
+from capcut_mate.server.endpoints import Endpoint, EndpointGroup
+from capcut_mate.server.http import job_id_param, model_response, parse_body, parse_query
 from capcut_mate.server.keys import SETTINGS, STORE, VIDEO_STORE, WAKEUPS
+from capcut_mate.server.observability import METRICS
 
-JOB_ROUTE = r"/jobs/{job_id:\d{1,18}}"
+JOB_ROUTE = r"/jobs/{job_id:\d+}"
 
 
 def _job_id(request: web.Request) -> int:
-    return int(request.match_info["job_id"])
-
-
-def _attempt_param(request: web.Request) -> int:
-    raw = request.query.get("attempt", "")
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
-        raise ServiceError(Errors.VALIDATION_FAILED, "attempt: a positive integer query parameter is required")
-    return int(raw)
+    return job_id_param(request)
 
 
 async def claim(request: web.Request) -> web.Response:
@@ -55,8 +52,16 @@ async def claim(request: web.Request) -> web.Response:
             if jobs or remaining <= 0 or wakeups.closing:
                 break
             await waiter.wait(min(remaining, wakeups.poll_interval))
-            if request.transport is None or request.transport.is_closing():
-                break  # the agent hung up: claim nothing it would never hear about
+            if _hung_up(request) or await _revoked(store, agent):
+                break  # nobody would take these jobs up
+    if jobs and _hung_up(request):
+        for job in jobs:  # the answer cannot arrive: give them straight back
+            await store.expire_lease_now(job.id, job.attempt, agent.name)
+        jobs = []
+    claim_wait = request.config_dict[METRICS].claim_wait
+    for job in jobs:
+        claimed_at = job.lease_expires_at - timedelta(seconds=lease_seconds)
+        claim_wait.observe(max((claimed_at - job.run_after).total_seconds(), 0.0))
     return model_response(
         ClaimResponse(
             jobs=[
@@ -74,6 +79,15 @@ async def claim(request: web.Request) -> web.Response:
             ]
         )
     )
+
+
+def _hung_up(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+async def _revoked(store, agent) -> bool:
+    """Revoked while its claim waited? (Its token was checked when the claim began.)"""
+    return not await store.agent_is_active(agent.id)
 
 
 async def report_progress(request: web.Request) -> web.Response:
@@ -94,10 +108,9 @@ async def report_progress(request: web.Request) -> web.Response:
 
 
 async def upload_video(request: web.Request) -> web.Response:
-    job_id, attempt = _job_id(request), _attempt_param(request)
+    job_id, attempt = _job_id(request), parse_query(request, VideoUploadQuery).attempt
     agent, store, videos = request[AGENT], request.config_dict[STORE], request.config_dict[VIDEO_STORE]
-    if not await store.holds_lease(job_id, attempt, agent.name):
-        raise ServiceError(Errors.LEASE_LOST)
+    await store.fenced_job(job_id, attempt, agent.name)  # 404 / 409 before reading a byte
     name = await videos.save(job_id, attempt, request.content)
     if not await store.holds_lease(job_id, attempt, agent.name):  # lost while uploading
         videos.delete(name)
@@ -108,10 +121,12 @@ async def upload_video(request: web.Request) -> web.Response:
 
 async def complete(request: web.Request) -> web.Response:
     body = await parse_body(request, CompleteRequest)
-    status = await request.config_dict[STORE].complete(
-        _job_id(request), body.attempt, request[AGENT].name, video_url=body.video_url
-    )
-    return model_response(CompleteResponse(status=status))
+    store, job_id = request.config_dict[STORE], _job_id(request)
+    outcome = await store.complete(job_id, body.attempt, request[AGENT].name, video_url=body.video_url)
+    if outcome.status is JobStatus.COMPLETED and not outcome.repeat:
+        durations = await store.stage_durations_of_attempt(job_id, body.attempt)
+        request.config_dict[METRICS].observe_stages(durations)
+    return model_response(CompleteResponse(status=outcome.status))
 
 
 async def fail(request: web.Request) -> web.Response:
@@ -120,23 +135,31 @@ async def fail(request: web.Request) -> web.Response:
         _job_id(request), body.attempt, request[AGENT].name, error_message=body.error_message,
         retryable=body.retryable,
     )
+    if outcome.retry_at is not None:
+        request.config_dict[METRICS].retries.inc()
     response = FailResponse(status=outcome.status, retry_at=format_timestamp(outcome.retry_at))
     return model_response(response, exclude_none=True)
 
 
-def create_agent_app() -> web.Application:
-    app = web.Application(middlewares=[require_agent], client_max_size=MAX_BODY_BYTES)
-    app.add_routes(
-        [
-            web.post("/claim", claim),
-            web.post(JOB_ROUTE + "/progress", report_progress),
-            web.put(JOB_ROUTE + "/video", upload_video),
-            web.post(JOB_ROUTE + "/complete", complete),
-            web.post(JOB_ROUTE + "/fail", fail),
-        ]
-    )
-    return app
+_ALWAYS = (Errors.AUTHENTICATION_FAILED, Errors.VALIDATION_FAILED, Errors.DATABASE_UNAVAILABLE)
+_FENCED = (*_ALWAYS, Errors.LEASE_LOST, Errors.JOB_NOT_FOUND)
 
-
-def mount(app: web.Application) -> None:
-    app.add_subapp(AGENT_PREFIX, create_agent_app())
+GROUP = EndpointGroup(
+    tag="agent",
+    description="The export agent protocol (AGENT_PROTOCOL.md). Every call needs an agent token.",
+    prefixes=(AGENT_PREFIX,),
+    security="agentToken",
+    middlewares=(require_agent,),
+    endpoints=[
+        Endpoint("POST", "/claim", claim, "Claim jobs, waiting up to `wait` seconds for one",
+                 body=ClaimRequest, response=ClaimResponse, errors=_ALWAYS),
+        Endpoint("POST", JOB_ROUTE + "/progress", report_progress, "Report progress; extends the lease",
+                 body=ProgressRequest, response=ProgressResponse, errors=(*_FENCED, Errors.PROGRESS_REGRESSION)),
+        Endpoint("PUT", JOB_ROUTE + "/video", upload_video, "Upload the video (body: the MP4 bytes)",
+                 query=VideoUploadQuery, response=VideoUploadResponse, errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE)),
+        Endpoint("POST", JOB_ROUTE + "/complete", complete, "Complete the attempt with its video",
+                 body=CompleteRequest, response=CompleteResponse, errors=_FENCED),
+        Endpoint("POST", JOB_ROUTE + "/fail", fail, "Fail the attempt; retryable ones go back to the queue",
+                 body=FailRequest, response=FailResponse, errors=_FENCED),
+    ],
+)

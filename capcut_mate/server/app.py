@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from capcut_mate.database.store import Store
-from capcut_mate.server import agent_api, client_api
+from capcut_mate.server import agent_api, client_api, observability, operations_api, pages, sample_drafts
 from capcut_mate.server.claim_wakeups import ClaimWakeups
+from capcut_mate.server.client_guard import CLIENT_GUARD, ClientGuard
+from capcut_mate.server.eta import ETA, EtaEstimator
 from capcut_mate.server.http import ERRORS_AS_200, MAX_BODY_BYTES, envelope_errors, stamp_request_id
-from capcut_mate.server.keys import SETTINGS, STORE, VIDEO_STORE, WAKEUPS
+from capcut_mate.server.keys import OPENAPI_DOCUMENT, SETTINGS, STORE, VIDEO_STORE, WAKEUPS
 from capcut_mate.server.lease_reaper import run_lease_reaper
-from capcut_mate.server.video_store import ROUTE_PREFIX, LocalVideoStore
+from capcut_mate.server.maintenance import run_maintenance
+from capcut_mate.server.observability import METRICS, ServiceMetrics, count_requests
+from capcut_mate.server.openapi import build_document
+from capcut_mate.server.video_store import LocalVideoStore
 from capcut_mate.settings import Settings
+
+ENDPOINTS = [client_api.GROUP, agent_api.GROUP, operations_api.GROUP, observability.GROUP, pages.GROUP,
+             sample_drafts.GROUP]
 
 
 def create_app(settings: Settings, dsn: str) -> web.Application:
-    app = web.Application(middlewares=[envelope_errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[count_requests, envelope_errors], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[ERRORS_AS_200] = settings.errors_as_http_200
+    app[METRICS] = ServiceMetrics()
+    app[ETA] = EtaEstimator()
+    app[CLIENT_GUARD] = ClientGuard(
+        settings.api_keys, rate=settings.client_rate_limit, burst=settings.client_rate_burst,
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
     app[VIDEO_STORE] = LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes)
     app[VIDEO_STORE].prepare()
     app.on_response_prepare.append(stamp_request_id)
@@ -42,20 +55,25 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         yield
         await app[WAKEUPS].close()
 
-    async def lease_reaper(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(run_lease_reaper(app[STORE], settings), name="lease-reaper")
+    async def background_work(app: web.Application) -> AsyncIterator[None]:
+        store = app[STORE]
+        tasks = [
+            asyncio.create_task(run_lease_reaper(store, settings, app[METRICS]), name="lease-reaper"),
+            asyncio.create_task(run_maintenance(store, settings), name="maintenance"),
+            asyncio.create_task(app[ETA].keep_fresh(store), name="eta"),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def release_waiting_claims(app: web.Application) -> None:
         # Long-polling claims answer at once on shutdown instead of holding it up.
         app[WAKEUPS].release_waiters()
 
-    app.cleanup_ctx.extend([database, claim_wakeups, lease_reaper])
+    app.cleanup_ctx.extend([database, claim_wakeups, background_work])
     app.on_shutdown.append(release_waiting_claims)
-    app.add_routes(client_api.routes())
-    agent_api.mount(app)
-    app.router.add_static(ROUTE_PREFIX, settings.videos_path, follow_symlinks=False)
+    for group in ENDPOINTS:
+        group.mount(app, MAX_BODY_BYTES)
+    app[OPENAPI_DOCUMENT] = build_document(ENDPOINTS)
     return app

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from capcut_mate.database.outage import is_database_error
+from capcut_mate.database.errors import is_database_error
 
 log = logging.getLogger("capcut_mate.server.claim_wakeups")
 
@@ -121,7 +121,7 @@ class ClaimWakeups:
                     self._dsn, timeout=5, server_settings={"application_name": "capcut-mate-listener"}
                 )
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _connection: lost.set())
+                connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
                 await connection.add_listener(CHANNEL, self._on_notification)
                 self.listening = True
                 backoff = 0.2

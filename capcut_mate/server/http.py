@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from capcut_mate.database.outage import is_database_error, is_outage
+from capcut_mate.database.errors import is_bad_input, is_database_error, is_outage
 from capcut_mate.protocol.client import CLIENT_PREFIXES, classify_validation_error
 from capcut_mate.protocol.errors import ErrorKind, Errors, ServiceError, error_body, language_from_header
 
@@ -27,7 +27,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 ERRORS_AS_200 = web.AppKey("errors_as_200", bool)
 _CLIENT_PATHS = tuple(prefix + "/" for prefix in CLIENT_PREFIXES)
 
-_ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+# Any printable ASCII up to 200 characters is echoed; anything else gets a fresh id.
+_ACCEPTABLE_REQUEST_ID = re.compile(r"^[\x20-\x7e]{1,200}$")
 
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,6 +72,18 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
     return parse_model(model, await read_json_object(request))
 
 
+def job_id_param(request: web.Request) -> int:
+    """The {job_id} of the path; past bigint's range no job can have it."""
+    raw = request.match_info["job_id"]
+    if len(raw) > 18:
+        raise ServiceError(Errors.JOB_NOT_FOUND)
+    return int(raw)
+
+
+def parse_query(request: web.Request, model: type[Model]) -> Model:
+    return parse_model(model, dict(request.query))
+
+
 def _kind_for_http_exception(error: web.HTTPException) -> ErrorKind:
     return {
         404: Errors.ROUTE_NOT_FOUND,
@@ -108,6 +121,9 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
         if is_outage(error):
             log.warning("database unreachable [%s]: %r", request[REQUEST_ID], error)
             return error_response(request, Errors.DATABASE_UNAVAILABLE, headers={"Retry-After": "2"})
+        if is_bad_input(error):
+            log.warning("input the database refused [%s]: %r", request[REQUEST_ID], error)
+            return error_response(request, Errors.VALIDATION_FAILED, "a value is out of range or not storable")
         if is_database_error(error):
             log.error("query failed [%s]: %r", request[REQUEST_ID], error)
             return error_response(request, Errors.QUERY_FAILED)

@@ -1,4 +1,5 @@
-"""Typed keys for what the application holds (aiohttp AppKeys)."""
+"""Typed keys for what the application holds (aiohttp AppKeys). Modules that own a
+resource of their own define its key beside it (METRICS, ETA, CLIENT_GUARD)."""
 
 from aiohttp import web
 
@@ -11,3 +12,4 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 WAKEUPS = web.AppKey("wakeups", ClaimWakeups)
 VIDEO_STORE = web.AppKey("video_store", LocalVideoStore)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)

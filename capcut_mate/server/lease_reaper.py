@@ -12,8 +12,9 @@ import asyncio
 import logging
 import time
 
-from capcut_mate.database.outage import is_outage
+from capcut_mate.database.errors import is_outage
 from capcut_mate.database.store import Store
+from capcut_mate.server.observability import ServiceMetrics
 from capcut_mate.settings import Settings
 
 log = logging.getLogger("capcut_mate.server.lease_reaper")
@@ -22,12 +23,13 @@ BATCH = 100
 PENDING_CHECK_SECONDS = 60.0
 
 
-async def reap_once(store: Store, settings: Settings, *, check_pending: bool) -> int:
+async def reap_once(store: Store, settings: Settings, metrics: ServiceMetrics, *, check_pending: bool) -> int:
     reaped = 0
     while True:
         expired = await store.expire_leases(batch=BATCH)
         for lease in expired:
             log.info("job %s attempt %s: lease expired -> %s", lease.job_id, lease.attempt, lease.status)
+            metrics.lease_expirations.labels(lease.status).inc()
         reaped += len(expired)
         if len(expired) < BATCH:
             break
@@ -37,13 +39,13 @@ async def reap_once(store: Store, settings: Settings, *, check_pending: bool) ->
     return reaped
 
 
-async def run_lease_reaper(store: Store, settings: Settings) -> None:
+async def run_lease_reaper(store: Store, settings: Settings, metrics: ServiceMetrics) -> None:
     last_pending_check = 0.0
     database_down = False
     while True:
         try:
             check_pending = time.monotonic() - last_pending_check >= PENDING_CHECK_SECONDS
-            await reap_once(store, settings, check_pending=check_pending)
+            await reap_once(store, settings, metrics, check_pending=check_pending)
             if check_pending:
                 last_pending_check = time.monotonic()
             if database_down:

@@ -19,11 +19,12 @@ import sys
 from dataclasses import dataclass, field
 
 from capcut_mate.database.store import Store
-from capcut_mate.server.agent_auth import new_agent_token
+from capcut_mate.server.auth import AGENT_TOKEN, new_token
 
 log = logging.getLogger("capcut_mate.server.local_agents")
 
 RESTART_DELAY_SECONDS = 2.0
+TOKEN_REJECTED_EXIT = 2  # what `capcut-mate agent` exits with when the service refuses its token
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class LocalAgents:
 
     async def start(self, store: Store) -> None:
         for name in agent_names(self.plan.count, self.port):
-            token = new_agent_token()
+            token = new_token(AGENT_TOKEN)
             await store.add_agent(name, token_id=token.token_id, token_hash=token.token_hash, tags=[], replace=True)
             self._supervisors.append(asyncio.create_task(self._supervise(name, token.token), name=name))
         log.info("started %d local agent(s) with the %s exporter", self.plan.count, self.plan.exporter)
@@ -72,6 +73,9 @@ class LocalAgents:
             self._processes[name] = process
             code = await process.wait()
             if self._stopping:
+                return
+            if code == TOKEN_REJECTED_EXIT:
+                log.error("local agent %s: its token was rejected (revoked?); not restarting it", name)
                 return
             log.warning("local agent %s exited with %s; restarting in %.0f s", name, code, RESTART_DELAY_SECONDS)
             await asyncio.sleep(RESTART_DELAY_SECONDS)

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from capcut_mate.database.store import Store
-from capcut_mate.server.agent_auth import new_agent_token
+from capcut_mate.server.auth import AGENT_TOKEN, OPERATOR_TOKEN, new_token
 
 
 async def register_agent(store: Store, name: str, tags: list[str] | None = None) -> str:
-    token = new_agent_token()
+    token = new_token(AGENT_TOKEN)
     assert await store.add_agent(name, token_id=token.token_id, token_hash=token.token_hash, tags=tags or [])
+    return token.token
+
+
+async def register_operator(store: Store, name: str = "ops") -> str:
+    token = new_token(OPERATOR_TOKEN)
+    assert await store.add_operator(name, token_id=token.token_id, token_hash=token.token_hash)
     return token.token
 
 
@@ -36,7 +42,8 @@ class ProtocolAgent:
                                {"attempt": job["attempt"], "progress": progress, **extra})
 
     async def complete(self, job: dict, video_url: str = "https://videos.example.com/v.mp4") -> tuple[int, dict]:
-        return await self.call("POST", f"/jobs/{job['id']}/complete", {"attempt": job["attempt"], "video_url": video_url})
+        body = {"attempt": job["attempt"], "video_url": video_url}
+        return await self.call("POST", f"/jobs/{job['id']}/complete", body)
 
     async def fail(self, job: dict, message: str = "导出草稿失败: test", retryable: bool = False) -> tuple[int, dict]:
         return await self.call("POST", f"/jobs/{job['id']}/fail",

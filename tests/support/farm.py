@@ -66,6 +66,7 @@ class Farm:
             database_url=self.database_url,
             data_dir=str(self.tmp_path / "service-data"),
             reaper_interval_seconds="0.2",
+            client_rate_limit="0",  # tests poll far faster than a client should
             log_level="INFO",
             **settings,
         )

@@ -29,7 +29,7 @@ def with_database(url: str, database: str) -> str:
 async def _answers(url: str) -> bool:
     try:
         connection = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await connection.close()
     return True

@@ -7,9 +7,9 @@ should record (retryable or not). The agent cancels the exporter's task when the
 cancelled, its lease is lost, or the agent drains; an exporter stops its work on
 CancelledError (the command exporter terminates its process).
 
-Exporters are found by name: the built-in ones below, any installed package's entry
-point in the `capcut_mate.exporters` group, or `package.module:function` (see
-docs/exporters.md).
+Exporters are made by factories (functions of ExporterOptions), found by name: the
+built-in ones below, any installed package's entry point in the `capcut_mate.exporters`
+group, or `package.module:function` (see docs/exporters.md).
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ class ExporterOptions:
     command: str | None = None
     kill_grace_seconds: float = 10.0
     allow_local_drafts: bool = False
+    # The agent's --server(s): drafts from there are fetched even on a private address.
+    server_urls: tuple[str, ...] = ()
+    font_file: Path | None = None  # the ffmpeg exporter's font for text
+    max_draft_bytes: int = 2 * 1024**3  # the ffmpeg exporter's cap on one draft's downloads
 
 
 ExporterFactory = Callable[[ExporterOptions], Exporter]
@@ -79,19 +83,32 @@ def _command(options: ExporterOptions) -> Exporter:
     return command_exporter(options.command, kill_grace_seconds=options.kill_grace_seconds)
 
 
-BUILT_IN: dict[str, ExporterFactory] = {"command": _command}
+def _ffmpeg(options: ExporterOptions) -> Exporter:
+    from capcut_mate.agent.exporters.ffmpeg import ffmpeg_exporter
+
+    return ffmpeg_exporter(options)
+
+
+BUILT_IN: dict[str, ExporterFactory] = {"command": _command, "ffmpeg": _ffmpeg}
 
 
 def load_exporter(name: str, options: ExporterOptions) -> Exporter:
-    """A built-in exporter, an installed plugin, or `module:function`."""
-    if name in BUILT_IN:
-        return BUILT_IN[name](options)
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name == name:
-            return entry_point.load()(options)
-    module_name, _, attribute = name.partition(":")
-    if not attribute:
-        known = ", ".join(sorted(BUILT_IN))
-        raise ValueError(f"unknown exporter {name!r}: use one of {known}, a plugin, or module:function")
-    exporter = getattr(importlib.import_module(module_name), attribute)
+    """The exporter a factory makes: a built-in one, an installed plugin's (entry point), or
+    `module:function`'s. All three name a factory of ExporterOptions; it runs here, when
+    the agent starts, so a bad name or option stops the agent before it claims anything."""
+    factory = BUILT_IN.get(name)
+    if factory is None:
+        factory = next(
+            (entry.load() for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if entry.name == name),
+            None,
+        )
+    if factory is None:
+        module_name, _, attribute = name.partition(":")
+        if not attribute:
+            known = ", ".join(sorted(BUILT_IN))
+            raise ValueError(f"unknown exporter {name!r}: use one of {known}, a plugin, or module:function")
+        factory = getattr(importlib.import_module(module_name), attribute)
+    exporter = factory(options)
+    if not callable(exporter):
+        raise ValueError(f"{name!r} did not make an exporter: its factory returned {exporter!r}")
     return exporter

@@ -11,16 +11,15 @@ the last non-empty stderr line. It runs in a process group of its own, so stoppi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 
-from capcut_mate.agent.exporters import ExportFailed, Exporter, ExportJob, ExportResult, Progress
+from capcut_mate.agent.exporters import Exporter, ExportFailed, ExportJob, ExportResult, Progress
+from capcut_mate.agent.exporters.processes import LINE_LIMIT, read_lines, stop_process_group
 from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS
 
 log = logging.getLogger("capcut_mate.agent.command")
@@ -29,7 +28,6 @@ RETRYABLE_EXIT = 75  # EX_TEMPFAIL
 MAX_ERROR_LENGTH = 500
 _PROGRESS_LINE = re.compile(r"^progress\s+(\d{1,3})(?:\s+(.+?))?\s*$")
 _VIDEO_URL_LINE = re.compile(r"^video_url\s+(\S+)\s*$")
-_LINE_LIMIT = 1024 * 1024
 
 
 def _quote(value: str) -> str:
@@ -56,14 +54,14 @@ def command_exporter(template: str, *, kill_grace_seconds: float = 10.0) -> Expo
             stderr=asyncio.subprocess.PIPE,
             cwd=job.work_dir,
             env=env,
-            limit=_LINE_LIMIT,
+            limit=LINE_LIMIT,
             start_new_session=True,  # its own process group: we can stop it and its children
         )
         published: list[str] = []
         last_error: list[str] = []
 
         async def read_stdout() -> None:
-            async for line in _lines(process.stdout):
+            async for line in read_lines(process.stdout):
                 if match := _PROGRESS_LINE.match(line):
                     value, stage = int(match.group(1)), match.group(2)
                     if MIN_RUNNING_PROGRESS <= value <= MAX_RUNNING_PROGRESS:
@@ -74,7 +72,7 @@ def command_exporter(template: str, *, kill_grace_seconds: float = 10.0) -> Expo
                     published.append(match.group(1))
 
         async def read_stderr() -> None:
-            async for line in _lines(process.stderr):
+            async for line in read_lines(process.stderr):
                 if line.strip():
                     last_error[:] = [line.strip()[:MAX_ERROR_LENGTH]]
                 log.debug("job %s stderr: %s", job.id, line)
@@ -83,7 +81,7 @@ def command_exporter(template: str, *, kill_grace_seconds: float = 10.0) -> Expo
             await asyncio.gather(read_stdout(), read_stderr())
             returncode = await process.wait()
         except asyncio.CancelledError:
-            await _stop(process, kill_grace_seconds)
+            await stop_process_group(process, kill_grace_seconds)
             raise
 
         if returncode == 0:
@@ -96,35 +94,3 @@ def command_exporter(template: str, *, kill_grace_seconds: float = 10.0) -> Expo
         raise ExportFailed(message, retryable=returncode == RETRYABLE_EXIT)
 
     return export
-
-
-async def _lines(stream: asyncio.StreamReader):
-    while True:
-        try:
-            raw = await stream.readline()
-        except ValueError:  # a line over the limit: skip what was buffered
-            await stream.read(_LINE_LIMIT)
-            continue
-        if not raw:
-            return
-        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
-
-
-async def _stop(process: asyncio.subprocess.Process, grace_seconds: float) -> None:
-    """SIGTERM the process group; SIGKILL it if it is still there after the grace period."""
-    if process.returncode is not None:
-        return
-    _signal_group(process, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(process.wait()), grace_seconds)
-    except asyncio.TimeoutError:
-        _signal_group(process, signal.SIGKILL)
-        await process.wait()
-
-
-def _signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        if sys.platform == "win32":
-            process.terminate() if sig == signal.SIGTERM else process.kill()
-        else:
-            os.killpg(process.pid, sig)

@@ -1,5 +1,5 @@
-"""Which database errors mean "the database is unreachable for now" (503) rather than
-"this query failed" (500)."""
+"""How database errors are told apart: "unreachable for now" (503), "the input cannot be
+stored" (400), or "this query failed" (500)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_outage(error: BaseException) -> bool:
     return isinstance(error, OUTAGE_ERRORS)
+
+
+def is_bad_input(error: BaseException) -> bool:
+    """Class 22 (data exception): a value PostgreSQL cannot hold, e.g. out of range. Input
+    validation should catch these first; this keeps a miss from turning into a 500."""
+    return isinstance(error, asyncpg.exceptions.DataError)
 
 
 def is_database_error(error: BaseException) -> bool:

@@ -1,0 +1,115 @@
+"""Running the render: ffmpeg with a plan's arguments, progress from its `-progress` output.
+
+ffmpeg writes to a temporary name that is renamed to the output only once ffmpeg succeeded,
+so a failed or cancelled render leaves nothing that could pass for a video. Encoding is
+reported as 70–89 from ffmpeg's own clock (out_time_us against the draft's length).
+Cancelling stops ffmpeg's process group: SIGTERM, then SIGKILL after the grace period.
+
+ffmpeg can hang (a filter spinning, deaf to SIGTERM), and a hung render would hold its job
+forever while the agent's heartbeats keep the lease alive. So a render whose position has
+not moved for `stall_seconds` is stopped and fails as retryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from capcut_mate.agent.exporters import Progress
+from capcut_mate.agent.exporters.ffmpeg.environment import ffmpeg_error
+from capcut_mate.agent.exporters.ffmpeg.graph import RenderPlan
+from capcut_mate.agent.exporters.processes import LINE_LIMIT, read_lines, stop_process_group
+
+log = logging.getLogger("capcut_mate.agent.ffmpeg")
+
+ENCODING_STARTED, ENCODING_ALMOST_DONE = 70, 89
+STALL_SECONDS = 300.0
+_KEPT_ERROR_LINES = 20
+
+
+class RenderFailed(Exception):
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def encoding_progress(out_time_us: int, duration_us: int) -> int:
+    """70 at the start of the video, 89 at its end."""
+    done = min(max(out_time_us / duration_us, 0.0), 1.0) if duration_us > 0 else 0.0
+    return ENCODING_STARTED + int(done * (ENCODING_ALMOST_DONE - ENCODING_STARTED))
+
+
+async def render(ffmpeg: str, plan: RenderPlan, *, work_dir: Path, temporary: Path, output: Path,
+                 progress: Progress, kill_grace_seconds: float, stall_seconds: float = STALL_SECONDS) -> None:
+    """Run the plan, whose output is `temporary`, and move the result to `output`."""
+    await progress(ENCODING_STARTED)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            ffmpeg, *plan.args,
+            cwd=work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
+            start_new_session=True,  # its own process group: stopping it stops all of it
+        )
+        run = _Run(process, plan, progress)
+        watchdog = asyncio.create_task(run.stop_if_stalled(stall_seconds, kill_grace_seconds))
+        try:
+            await asyncio.gather(run.follow_progress(), run.collect_errors())
+            returncode = await process.wait()
+        except asyncio.CancelledError:
+            await stop_process_group(process, kill_grace_seconds)
+            raise
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        if run.stalled:
+            raise RenderFailed(f"ffmpeg 在 {stall_seconds:.0f} 秒内没有进展，已停止", retryable=True)
+        if returncode != 0:
+            raise RenderFailed(ffmpeg_error(run.errors))
+        if not temporary.is_file() or temporary.stat().st_size == 0:
+            raise RenderFailed("ffmpeg 结束了，但没有生成视频文件")
+        temporary.replace(output)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+class _Run:
+    """One ffmpeg process's output as it comes: progress, errors, and whether it moves."""
+
+    def __init__(self, process: asyncio.subprocess.Process, plan: RenderPlan, progress: Progress):
+        self.process = process
+        self.plan = plan
+        self.progress = progress
+        self.errors: list[str] = []  # the first lines: the cause comes first, summaries after
+        self.stalled = False
+        self._position = -1
+        self._moved_at = asyncio.get_running_loop().time()
+
+    async def follow_progress(self) -> None:
+        reported = ENCODING_STARTED
+        async for line in read_lines(self.process.stdout):
+            key, _, value = line.partition("=")
+            if key != "out_time_us" or not value.strip().lstrip("-").isdigit():
+                continue
+            if int(value) > self._position:
+                self._position, self._moved_at = int(value), asyncio.get_running_loop().time()
+            current = encoding_progress(int(value), self.plan.duration_us)
+            if current > reported:
+                reported = current
+                await self.progress(current)
+
+    async def collect_errors(self) -> None:
+        async for line in read_lines(self.process.stderr):
+            if line.strip() and len(self.errors) < _KEPT_ERROR_LINES:
+                self.errors.append(line)
+            log.debug("ffmpeg: %s", line)
+
+    async def stop_if_stalled(self, stall_seconds: float, kill_grace_seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() - self._moved_at < stall_seconds:
+            await asyncio.sleep(min(stall_seconds / 4, 5.0))
+        log.warning("ffmpeg made no progress for %.0f s; stopping it", stall_seconds)
+        self.stalled = True
+        await stop_process_group(self.process, kill_grace_seconds)

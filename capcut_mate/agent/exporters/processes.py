@@ -1,0 +1,49 @@
+"""Child processes of exporters: reading their output by lines, and stopping them.
+
+An export process runs in a process group of its own (start_new_session=True), so stopping
+it (SIGTERM, then SIGKILL after a grace period) stops whatever it started too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+LINE_LIMIT = 1024 * 1024  # the StreamReader limit exporters give their child processes
+
+
+async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
+    """The stream's lines, decoded, without their line endings; an over-long line is skipped."""
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:  # a line over the limit: skip what was buffered
+            await stream.read(LINE_LIMIT)
+            continue
+        if not raw:
+            return
+        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+async def stop_process_group(process: asyncio.subprocess.Process, grace_seconds: float) -> None:
+    """SIGTERM the process group; SIGKILL it if it is still there after the grace period."""
+    if process.returncode is not None:
+        return
+    _signal_group(process, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(process.wait()), grace_seconds)
+    except TimeoutError:
+        _signal_group(process, signal.SIGKILL)
+        await process.wait()
+
+
+def _signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if sys.platform == "win32":
+            process.terminate() if sig == signal.SIGTERM else process.kill()
+        else:
+            os.killpg(process.pid, sig)

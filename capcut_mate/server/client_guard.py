@@ -1,0 +1,94 @@
+"""What guards the client API: optional API keys, and a rate limit per client address.
+
+Keys (CAPCUT_MATE_CLIENT_API_KEYS) come in the body's `apiKey` field, as the public
+capcut-mate service's clients send them, or in an `X-Api-Key` header; only their SHA-256
+hashes are kept, and a presented key is compared with each of them in constant time.
+The rate limit is a token bucket per address: CAPCUT_MATE_CLIENT_RATE_LIMIT requests a
+second on average, bursts up to CAPCUT_MATE_CLIENT_RATE_BURST; past that, 429.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from collections import OrderedDict
+
+import orjson
+from aiohttp import web
+
+from capcut_mate.protocol.errors import Errors, ServiceError
+from capcut_mate.server.http import Handler
+
+API_KEY_HEADER = "X-Api-Key"
+MAX_TRACKED_ADDRESSES = 100_000
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class ClientGuard:
+    def __init__(self, api_keys: list[str], *, rate: float, burst: int, trust_forwarded_for: bool):
+        self._key_hashes = [_digest(key) for key in api_keys]
+        self.rate = rate
+        self.burst = burst
+        self.trust_forwarded_for = trust_forwarded_for
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tokens, at)
+
+    @property
+    def needs_key(self) -> bool:
+        return bool(self._key_hashes)
+
+    def key_is_valid(self, presented: str) -> bool:
+        digest = _digest(presented)
+        matches = [hmac.compare_digest(digest, expected) for expected in self._key_hashes]  # no early exit
+        return any(matches)
+
+    def client_address(self, request: web.Request) -> str:
+        if self.trust_forwarded_for and (forwarded := request.headers.get("X-Forwarded-For")):
+            return forwarded.split(",", 1)[0].strip()
+        return request.remote or "unknown"
+
+    def seconds_until_allowed(self, address: str, now: float | None = None) -> float:
+        """0 when this request may go (and it is counted); else how long until one may."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens, at = self._buckets.pop(address, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        allowed = tokens >= 1
+        self._buckets[address] = (tokens - 1 if allowed else tokens, now)
+        if len(self._buckets) > MAX_TRACKED_ADDRESSES:
+            self._buckets.popitem(last=False)  # the longest-quiet address: its bucket is full anyway
+        return 0.0 if allowed else (1 - tokens) / self.rate
+
+
+CLIENT_GUARD = web.AppKey("client_guard", ClientGuard)
+
+
+async def _presented_key(request: web.Request) -> str | None:
+    if header := request.headers.get(API_KEY_HEADER):
+        return header
+    if request.method != "POST":
+        return None
+    try:
+        body = orjson.loads(await request.read())  # cached: the handler reads it again for free
+    except orjson.JSONDecodeError:
+        return None
+    key = body.get("apiKey") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
+
+
+@web.middleware
+async def guard_client_routes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    guard = request.config_dict[CLIENT_GUARD]
+    wait = guard.seconds_until_allowed(guard.client_address(request))
+    if wait:
+        raise ServiceError(Errors.RATE_LIMITED, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    if guard.needs_key:
+        presented = await _presented_key(request)
+        if not presented or not guard.key_is_valid(presented):
+            raise ServiceError(Errors.AUTHENTICATION_FAILED, "apiKey (or the X-Api-Key header) is missing or wrong")
+    return await handler(request)

@@ -1,0 +1,573 @@
+"""The ffmpeg exporter: real drafts in the CapCut format, rendered, and the video checked the
+way a user would look at it: its length, size, frame rate, sound, and what is on screen when."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from capcut_mate.agent.exporters import ExporterOptions, ExportFailed, ExportJob, load_exporter
+from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused, GuardedResolver
+from capcut_mate.agent.exporters.ffmpeg.draft import DraftError, describe_unrendered, parse_draft
+from capcut_mate.agent.exporters.ffmpeg.fetch import Downloader, DownloadFailed, FetchLimits
+from capcut_mate.agent.exporters.ffmpeg.graph import RenderPlan, build_plan
+from capcut_mate.agent.exporters.ffmpeg.media import MediaFile
+from capcut_mate.agent.exporters.ffmpeg.paths import UnsafePath, folder_paths, locate, safe_relative_path
+from capcut_mate.agent.exporters.ffmpeg.render import RenderFailed, render
+from support.drafts import DraftBuilder, colour_clip, draft_server, photo, tone
+from support.farm import Farm
+from support.processes import ServiceProcess, command_env
+from support.videos import (
+    BLUE,
+    CYAN,
+    MAGENTA,
+    RED,
+    YELLOW,
+    frame_at,
+    looks_like,
+    mean_volume_db,
+    video_info,
+)
+
+CENTRE, TOP_LEFT, BOTTOM_RIGHT = (160, 90), (80, 45), (240, 135)
+CAPTION_BOX = (100, 132, 220, 156)  # around the caption's centre, (160, 144)
+STAGES = [10, 20, 30, 50, 70, 90]
+
+
+def build_showcase(folder: Path) -> DraftBuilder:
+    """4 s on a 320x180 canvas, every kind of content the exporter renders:
+
+    - bottom video track: a green-then-red clip with its green second trimmed away (0–2 s),
+      then a blue photo (2–4 s);
+    - top video track: a yellow clip at half size in the top-left quarter (1–3 s), then a
+      magenta-then-cyan clip at double speed in the bottom-right quarter (3–4 s);
+    - an audio track with a tone all along, and a white caption near the bottom (0.5–3.5 s).
+    """
+    draft = DraftBuilder(folder)
+    bottom, top = draft.track("video"), draft.track("video")
+    green_red = colour_clip(draft.asset("assets/video/green-red.mp4"), [("0x00ff00", 1), ("0xff0000", 2)], tone_hz=330)
+    draft.video(bottom, green_red, start=0, duration=2, source_start=1)
+    draft.video(bottom, photo(draft.asset("assets/image/blue.png"), "0x0000ff"), start=2, duration=2)
+    yellow = colour_clip(draft.asset("assets/video/yellow.mp4"), [("0xffff00", 2)])
+    draft.video(top, yellow, start=1, duration=2, scale=0.5, x=-0.5, y=0.5)
+    magenta_cyan = colour_clip(draft.asset("assets/video/magenta-cyan.mp4"), [("0xff00ff", 1), ("0x00ffff", 1)])
+    draft.video(top, magenta_cyan, start=3, duration=1, speed=2, scale=0.5, x=0.5, y=-0.5)
+    draft.audio(draft.track("audio"), tone(draft.asset("assets/audio/tone.m4a"), 440, 4), start=0, duration=4)
+    draft.text(draft.track("text"), "Caption 字幕", start=0.5, duration=3, size=30, y=-0.6)
+    return draft
+
+
+# What the showcase draft puts where, and why.
+SHOWCASE_FRAMES = [
+    (0.5, CENTRE, RED, "the trim skips the clip's green first second"),
+    (0.5, TOP_LEFT, RED, "nothing on the top track yet"),
+    (1.5, TOP_LEFT, YELLOW, "the top track lies over the bottom one, scaled and placed"),
+    (1.5, BOTTOM_RIGHT, RED, "the half-size overlay leaves the rest uncovered"),
+    (2.5, BOTTOM_RIGHT, BLUE, "the photo follows the clip"),
+    (3.25, BOTTOM_RIGHT, MAGENTA, "the double-speed clip starts with its first colour"),
+    (3.75, BOTTOM_RIGHT, CYAN, "at double speed, its second colour comes after half a second"),
+    (3.75, TOP_LEFT, BLUE, "the yellow overlay has ended"),
+]
+
+
+@pytest.fixture(scope="module")
+def drafts_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("drafts")
+    build_showcase(root / "showcase").write()
+    return root
+
+
+class Recorder:
+    """An exporter's progress callback that remembers every call."""
+
+    def __init__(self):
+        self.values: list[int] = []
+        self.messages: list[str] = []
+
+    async def __call__(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
+        self.values.append(progress)
+        if message:
+            self.messages.append(message)
+
+
+def job_in(work_dir: Path, draft_url: str, draft_id: str = "showcase") -> ExportJob:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return ExportJob(1, 1, draft_url, draft_id, work_dir, work_dir / "output.mp4")
+
+
+def exporter(**options):
+    return load_exporter("ffmpeg", ExporterOptions(**options))
+
+
+async def serve_drafts(aiohttp_server, root: Path) -> str:
+    server = await aiohttp_server(draft_server(root))
+    return str(server.make_url("/"))
+
+
+# --- Reading drafts ---------------------------------------------------------------------------
+
+
+def test_a_draft_is_read_into_tracks_in_order_with_times_in_microseconds(drafts_root):
+    draft = parse_draft((drafts_root / "showcase" / "draft_content.json").read_bytes())
+    assert (draft.width, draft.height, draft.fps, draft.duration) == (320, 180, 30.0, 4_000_000)
+    bottom, top = draft.video_tracks
+    assert [(s.material.kind, s.target.start, s.target.duration, s.source_start) for s in bottom] == [
+        ("video", 0, 2_000_000, 1_000_000), ("photo", 2_000_000, 2_000_000, 0)]
+    assert [(s.speed, s.placement.scale_x, s.placement.x, s.placement.y) for s in top] == [
+        (1.0, 0.5, -0.5, 0.5), (2.0, 0.5, 0.5, -0.5)]
+    assert [s.material.kind for s in draft.audio_segments] == ["audio"]
+    (caption,) = draft.texts
+    assert (caption.text, caption.size, caption.color) == ("Caption 字幕", 30.0, "#ffffff")
+    assert draft.unrendered == {}
+
+
+def test_what_is_not_rendered_is_counted_by_kind(tmp_path):
+    draft = DraftBuilder(tmp_path / "effects")
+    track = draft.track("video")
+    clip = colour_clip(draft.asset("assets/video/red.mp4"), [("0xff0000", 1)])
+    first = draft.video(track, clip, start=0, duration=1)
+    second = draft.video(track, clip, start=1, duration=1)
+    for segment in (first, second):
+        draft.material("transitions", {"type": "transition", "name": "叠化"}, used_by=segment)
+    draft.material("effects", {"type": "filter", "name": "清晰"}, used_by=first)
+    draft.material("material_animations", {"type": "sticker_animation", "animations": [{"type": "in"}]}, used_by=second)
+    # An empty animation list: nothing to warn about.
+    draft.material("material_animations", {"type": "sticker_animation", "animations": []}, used_by=first)
+    first["common_keyframes"] = [{"property_type": "KFTypePositionX", "keyframe_list": []}]
+    draft.track("effect")["segments"].append({"material_id": "x", "target_timerange": {"start": 0, "duration": 1}})
+    draft.write()
+
+    parsed = parse_draft((draft.folder / "draft_content.json").read_text())
+    assert parsed.unrendered == {"transitions": 2, "filter": 1, "material_animations": 1, "keyframes": 1, "effect": 1}
+    assert describe_unrendered(parsed.unrendered) == (
+        "特效 ×1 (effects), 滤镜 ×1 (filters), 关键帧 ×1 (keyframes), 动画 ×1 (animations), 转场 ×2 (transitions)"
+    )
+
+
+CANVAS = {"width": 640, "height": 360}
+GHOST_SEGMENT = {"material_id": "gone", "target_timerange": {"start": 0, "duration": 5}}
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ('{"tracks": [', "不是有效的 JSON"),
+    ("[1, 2]", "没有 tracks"),
+    (json.dumps({"tracks": [], "canvas_config": {"width": "wide", "height": 1080}}), "字段格式不对"),
+    (json.dumps({"tracks": [{"type": "video", "segments": [GHOST_SEGMENT]}], "canvas_config": CANVAS}),
+     "不存在的素材 gone"),
+])
+def test_a_file_that_is_not_a_draft_says_why(content, complaint):
+    with pytest.raises(DraftError, match=complaint):
+        parse_draft(content)
+
+
+# --- The ffmpeg command -------------------------------------------------------------------------
+
+
+def test_the_plan_reads_only_what_a_segment_shows_and_asks_only_for_sound_that_exists(drafts_root, tmp_path):
+    draft = parse_draft((drafts_root / "showcase" / "draft_content.json").read_bytes())
+    media = {m.id: MediaFile(tmp_path / f"{m.id}.mp4", has_video=m.kind != "audio", has_audio=m.kind == "audio")
+             for m in draft.materials}
+    plan = build_plan(draft, media, [], graph_file=tmp_path / "graph.txt", graph_file_option="-/filter_complex",
+                      output=tmp_path / "out.mp4")
+    trimmed, double_speed = draft.video_tracks[0][0], draft.video_tracks[1][1]
+    assert _contains(plan.args, ["-ss", "1", "-t", "2", "-i", str(media[trimmed.material.id].path)])
+    assert _contains(plan.args, ["-t", "2", "-i", str(media[double_speed.material.id].path)]), "1 s shown at 2x"
+    assert "[0:a]" not in plan.graph, "no sound is asked of a clip without any"
+    assert "[4:a]" in plan.graph and "normalize=0" in plan.graph
+
+
+def _contains(items: list[str], run: list[str]) -> bool:
+    return any(items[i:i + len(run)] == run for i in range(len(items)))
+
+
+# --- Paths under the draft folder ---------------------------------------------------------------
+
+
+def test_materials_are_found_by_their_path_under_the_draft_folder():
+    files = ["draft_content.json", "assets/video/a.mp4", "assets/other/a.mp4", "a.mp4"]
+    windows = "C:\\Users\\me\\JianyingPro Drafts\\2025\\assets\\video\\a.mp4"
+    assert locate(windows, files) == "assets/video/a.mp4"
+    assert locate("/app/output/draft/2025/assets/other/a.mp4", files) == "assets/other/a.mp4"
+    assert locate("assets/video/a.mp4", files) == "assets/video/a.mp4"
+    assert locate("D:/elsewhere/a.mp4", files) == "a.mp4"
+    assert locate("D:/elsewhere/b.mp4", files) is None
+
+
+def test_draft_file_urls_become_paths_under_the_draft_folder():
+    by_id = folder_paths(["https://cdn.example.com/output/draft/2025/draft_content.json",
+                          "https://cdn.example.com/output/draft/2025/assets/video/a%20b.mp4"], "2025")
+    assert by_id == {"draft_content.json": "https://cdn.example.com/output/draft/2025/draft_content.json",
+                     "assets/video/a b.mp4": "https://cdn.example.com/output/draft/2025/assets/video/a%20b.mp4"}
+    common = folder_paths(["https://drafts.example.com/files/x/draft_content.json",
+                           "https://drafts.example.com/files/x/assets/a.mp4"], "id-not-in-the-paths")
+    assert sorted(common) == ["assets/a.mp4", "draft_content.json"]
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "assets/../../x", "/etc/passwd", "C:\\x.mp4", "a//b",
+                                  "a\\..\\..\\b"])
+def test_paths_that_could_leave_the_draft_folder_are_refused(path):
+    with pytest.raises(UnsafePath):
+        safe_relative_path(path)
+
+
+def test_file_urls_escaping_the_draft_folder_are_refused():
+    with pytest.raises(UnsafePath):
+        folder_paths(["http://x.example/d/1/draft_content.json", "http://x.example/d/1/%2E%2E/secret"], "1")
+
+
+# --- Addresses ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/get_draft", "http://10.0.0.8/d", "http://169.254.169.254/latest/meta-data",
+    "http://[::1]/d", "http://[::ffff:192.168.1.1]/d", "ftp://drafts.example.com/d", "file:///etc",
+])
+def test_private_addresses_and_other_schemes_are_refused(url):
+    with pytest.raises(AddressRefused):
+        AddressPolicy().check_url(url)
+
+
+def test_the_agents_own_service_and_allow_local_drafts_lift_the_rule():
+    AddressPolicy(trusted_origins=("http://127.0.0.1:8000",)).check_url("http://127.0.0.1:8000/samples/get_draft?x=1")
+    with pytest.raises(AddressRefused):
+        AddressPolicy(trusted_origins=("http://127.0.0.1:8000",)).check_url("http://127.0.0.1:9999/")
+    AddressPolicy(allow_private=True).check_url("http://10.0.0.8/d")
+    AddressPolicy().check_url("https://93.184.215.14/d")
+
+
+async def test_host_names_are_checked_for_what_they_resolve_to():
+    with pytest.raises(AddressRefused):
+        await GuardedResolver(AddressPolicy()).resolve("localhost", 80)
+    trusted = GuardedResolver(AddressPolicy(trusted_origins=("http://localhost:8000",)))
+    assert await trusted.resolve("localhost", 8000)
+
+
+# --- Downloading ------------------------------------------------------------------------------
+
+
+async def test_downloads_retry_server_errors_and_resume_broken_transfers(aiohttp_server, tmp_path):
+    payload = os.urandom(300_000)
+    asked: list[str] = []
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        asked.append("flaky")
+        if asked.count("flaky") == 1:
+            return web.Response(status=503)
+        return web.Response(body=payload)
+
+    async def breaks_once(request: web.Request) -> web.StreamResponse:
+        if "Range" in request.headers:
+            start = int(request.headers["Range"].removeprefix("bytes=").rstrip("-"))
+            asked.append(f"range {start}")
+            return web.Response(status=206, body=payload[start:], headers={
+                "Content-Range": f"bytes {start}-{len(payload) - 1}/{len(payload)}", "Accept-Ranges": "bytes"})
+        asked.append("whole")
+        response = web.StreamResponse(headers={"Accept-Ranges": "bytes"})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        await response.write(payload[:100_000])
+        request.transport.close()  # the connection drops a third of the way through
+        return response
+
+    app = web.Application()
+    app.router.add_get("/flaky", flaky)
+    app.router.add_get("/breaks", breaks_once)
+    server = await aiohttp_server(app)
+    async with Downloader(AddressPolicy(allow_private=True), FetchLimits(backoff_seconds=0.01)) as downloader:
+        assert (await downloader.download(str(server.make_url("/flaky")), tmp_path / "a")).read_bytes() == payload
+        assert (await downloader.download(str(server.make_url("/breaks")), tmp_path / "b")).read_bytes() == payload
+    assert asked[:2] == ["flaky", "flaky"] and asked[2] == "whole"
+    assert asked[3].startswith("range ") and int(asked[3].split()[1]) > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no .part files left
+
+
+async def test_a_404_is_final_and_a_draft_over_the_size_limit_is_refused(aiohttp_server, drafts_root, tmp_path):
+    base = await serve_drafts(aiohttp_server, drafts_root)
+    async with Downloader(AddressPolicy(allow_private=True), FetchLimits(max_draft_bytes=10_000)) as downloader:
+        with pytest.raises(DownloadFailed, match="HTTP 404") as missing:
+            await downloader.download(base + "output/draft/showcase/nothing.mp4", tmp_path / "x")
+        assert not missing.value.retryable
+        with pytest.raises(DownloadFailed, match="大小上限") as too_large:
+            await downloader.download(base + "output/draft/showcase/assets/video/green-red.mp4", tmp_path / "y")
+        assert not too_large.value.retryable
+    assert not list(tmp_path.iterdir()), "refused before anything was written"
+
+
+# --- Rendering ----------------------------------------------------------------------------------
+
+
+async def test_a_draft_renders_to_an_mp4_that_shows_what_the_draft_places_where(aiohttp_server, drafts_root, tmp_path):
+    base = await serve_drafts(aiohttp_server, drafts_root)
+    # Odd characters in the work folder reach the filter graph (caption files): escaping must hold.
+    job = job_in(tmp_path / "work: it's [odd], really; yes", base + "get_draft?draft_id=showcase")
+    progress = Recorder()
+    result = await exporter(server_urls=(base,))(job, progress)  # the draft comes from "the agent's own service"
+
+    video = result.video_path
+    assert video == job.output_path and video.is_file()
+    info = video_info(video)
+    assert abs(info.duration - 4.0) < 0.1 and (info.width, info.height, info.fps) == (320, 180, 30.0)
+    assert info.has_audio and mean_volume_db(video) > -35, "the tone and the clip's sound are mixed in"
+    wrong = []
+    for seconds, (x, y), colour, why in SHOWCASE_FRAMES:
+        seen = frame_at(video, seconds).pixel(x, y)
+        if not looks_like(seen, colour):
+            wrong.append(f"at {seconds} s ({x}, {y}): {seen}, expected {colour}: {why}")
+    assert not wrong, "\n".join(wrong)
+    assert _white_pixels(frame_at(video, 1.0)) > 20, "the caption shows while it is on"
+    assert _white_pixels(frame_at(video, 3.8)) == 0, "and is gone after it ends"
+
+    assert progress.values == sorted(progress.values) and set(STAGES) <= set(progress.values)
+    assert min(progress.values) >= 10 and max(progress.values) <= 90
+    assert not [m for m in progress.messages if "未渲染" in m]
+    assert sorted(p.name for p in job.work_dir.glob("output*")) == ["output.mp4"]
+
+
+async def test_what_is_not_rendered_is_named_in_a_warning(aiohttp_server, tmp_path):
+    draft = DraftBuilder(tmp_path / "drafts" / "effects")
+    track = draft.track("video")
+    clip = colour_clip(draft.asset("assets/red.mp4"), [("0xff0000", 1)])
+    for start in (0, 1):
+        segment = draft.video(track, clip, start=start, duration=1)
+        draft.material("transitions", {"type": "transition", "name": "叠化"}, used_by=segment)
+    draft.material("masks", {"type": "mask", "name": "圆形"}, used_by=segment)
+    draft.write()
+    base = await serve_drafts(aiohttp_server, tmp_path / "drafts")
+    progress = Recorder()
+    await exporter(allow_local_drafts=True)(job_in(tmp_path / "work", base + "get_draft?draft_id=effects",
+                                                   "effects"), progress)
+    assert "warning: 未渲染: 蒙版 ×1 (masks), 转场 ×2 (transitions)" in progress.messages
+
+
+async def test_a_file_that_several_segments_use_is_fetched_once(aiohttp_server, tmp_path):
+    draft = DraftBuilder(tmp_path / "drafts" / "twice")
+    clip = colour_clip(draft.asset("assets/video/clip.mp4"), [("0xff0000", 1), ("0x0000ff", 1)])
+    track = draft.track("video")
+    draft.video(track, clip, start=0, duration=1, source_start=1)
+    draft.video(track, clip, start=1, duration=1)
+    draft.write()
+    app = draft_server(tmp_path / "drafts")
+    requested: list[str] = []
+
+    async def remember(request: web.Request, _response: web.StreamResponse) -> None:
+        requested.append(request.path)
+
+    app.on_response_prepare.append(remember)
+    server = await aiohttp_server(app)
+    job = job_in(tmp_path / "work", str(server.make_url("/get_draft?draft_id=twice")), "twice")
+    result = await exporter(allow_local_drafts=True)(job, Recorder())
+    assert requested.count("/output/draft/twice/assets/video/clip.mp4") == 1
+    assert looks_like(frame_at(result.video_path, 0.5).pixel(*CENTRE), BLUE)
+    assert looks_like(frame_at(result.video_path, 1.5).pixel(*CENTRE), RED)
+
+
+def _missing_material(folder: Path) -> str:
+    (folder / "assets/video/yellow.mp4").unlink()
+    return folder.name
+
+
+def _corrupt_content(folder: Path) -> str:
+    (folder / "draft_content.json").write_text('{"canvas_config": {"width": 320,', encoding="utf-8")
+    return folder.name
+
+
+def _no_such_draft(folder: Path) -> str:
+    return "no-such-draft"
+
+
+def _not_a_draft_answer(folder: Path) -> str:
+    shutil.rmtree(folder)
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a draft")
+    return folder.name
+
+
+@pytest.mark.parametrize("breakage, error", [
+    (_missing_material, "导出草稿失败: 素材缺失: yellow.mp4 (C:\\Users\\"),
+    (_corrupt_content, "导出草稿失败: 草稿文件损坏，无法读取 draft_content.json: 不是有效的 JSON"),
+    (_no_such_draft, "草稿下载失败: http://127.0.0.1:"),
+    (_not_a_draft_answer, "草稿下载失败: 草稿里没有 draft_content.json"),
+])
+async def test_a_broken_draft_fails_clearly_and_leaves_no_video(aiohttp_server, drafts_root, tmp_path, breakage, error):
+    root = tmp_path / "drafts"
+    shutil.copytree(drafts_root / "showcase", root / "showcase")
+    draft_id = breakage(root / "showcase")
+    base = await serve_drafts(aiohttp_server, root)
+    job = job_in(tmp_path / "work", f"{base}get_draft?draft_id={draft_id}", draft_id)
+    with pytest.raises(ExportFailed) as failure:
+        await exporter(allow_local_drafts=True)(job, Recorder())
+    assert failure.value.message.startswith(error), failure.value.message
+    assert not failure.value.retryable
+    assert not list(job.work_dir.glob("output*")), "no video, whole or partial"
+
+
+async def test_a_draft_with_nothing_to_render_says_so(aiohttp_server, tmp_path):
+    draft = DraftBuilder(tmp_path / "drafts" / "empty")
+    draft.track("effect")["segments"].append({"material_id": "x", "target_timerange": {"start": 0, "duration": 1}})
+    draft.write()
+    base = await serve_drafts(aiohttp_server, tmp_path / "drafts")
+    with pytest.raises(ExportFailed) as failure:
+        await exporter(allow_local_drafts=True)(job_in(tmp_path / "work", base + "get_draft?draft_id=empty", "empty"),
+                                                Recorder())
+    assert failure.value.message == "导出草稿失败: 草稿中没有可渲染的内容 (只有未渲染的: 特效 ×1 (effects))"
+
+
+async def test_private_addresses_and_local_folders_need_allow_local_drafts(aiohttp_server, drafts_root, tmp_path):
+    base = await serve_drafts(aiohttp_server, drafts_root)
+    for url in (base + "get_draft?draft_id=showcase", (drafts_root / "showcase").as_uri()):
+        with pytest.raises(ExportFailed, match="草稿下载失败: .*(内网|--allow-local-drafts)") as failure:
+            await exporter()(job_in(tmp_path / "work", url), Recorder())
+        assert not failure.value.retryable
+    local = await exporter(allow_local_drafts=True)(job_in(tmp_path / "local", (drafts_root / "showcase").as_uri()),
+                                                    Recorder())
+    assert abs(video_info(local.video_path).duration - 4.0) < 0.1
+
+
+async def test_cancelling_stops_ffmpeg_and_leaves_no_video(tmp_path):
+    draft = DraftBuilder(tmp_path / "long")
+    clip = colour_clip(draft.asset("assets/long.mp4"), [("0xff0000", 60)], fps=30)
+    draft.video(draft.track("video"), clip, start=0, duration=60)
+    draft.write()
+    job = job_in(tmp_path / "work", draft.folder.as_uri(), "long")
+    progress = Recorder()
+    export = asyncio.create_task(exporter(allow_local_drafts=True, kill_grace_seconds=2)(job, progress))
+    for _ in range(400):
+        if _processes_mentioning(str(job.work_dir.resolve())):
+            break
+        await asyncio.sleep(0.01)
+    assert _processes_mentioning(str(job.work_dir.resolve())), "ffmpeg was running"
+    export.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await export
+    assert not _processes_mentioning(str(job.work_dir.resolve())), "ffmpeg was stopped"
+    assert not list(job.work_dir.glob("output*"))
+
+
+async def test_an_ffmpeg_that_stops_making_progress_is_killed_and_the_job_retried(tmp_path):
+    # Stands in for an ffmpeg hung in a filter: reports one position, then spins, deaf to SIGTERM.
+    hung = tmp_path / "hung-ffmpeg"
+    hung.write_text("#!/bin/sh\ntrap '' TERM\necho out_time_us=0\nwhile :; do sleep 0.1; done\n")
+    hung.chmod(0o755)
+    plan = RenderPlan(args=[], graph="", duration_us=4_000_000)
+    temporary = tmp_path / "output.mp4.part"
+    with pytest.raises(RenderFailed) as failure:
+        await render(str(hung), plan, work_dir=tmp_path, temporary=temporary, output=tmp_path / "output.mp4",
+                     progress=Recorder(), kill_grace_seconds=0.5, stall_seconds=1.0)
+    assert failure.value.retryable and "没有进展" in str(failure.value)
+    assert not _processes_mentioning(str(hung)), "killed, though it ignored SIGTERM"
+    assert not list(tmp_path.glob("output*"))
+
+
+def test_the_exporter_never_imports_the_server():
+    probe = (
+        "import sys, capcut_mate.agent.exporters.ffmpeg\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('capcut_mate.server', 'capcut_mate.database'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+# --- The sample draft the service ships -------------------------------------------------------
+
+
+async def test_the_service_serves_its_sample_draft_in_the_get_draft_shape(client):
+    response = await client.get("/samples/get_draft", params={"draft_id": "demo"})
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["code"] == 0
+    paths = sorted(url.split("/samples/files/demo/", 1)[1] for url in answer["files"])
+    assert paths == ["assets/audios/tone.m4a", "assets/images/gradient.jpg", "assets/videos/testcard.mp4",
+                     "draft_content.json", "draft_meta_info.json"]
+    content = await (await client.get("/samples/files/demo/draft_content.json")).read()
+    assert parse_draft(content).unrendered == {}
+    sizes = [len(await (await client.get(f"/samples/files/demo/{path}")).read()) for path in paths]
+    assert all(sizes) and sum(sizes) < 500_000, "every file served, and the sample stays small"
+    for missing in ("/samples/get_draft?draft_id=nope", "/samples/files/demo/nothing.mp4",
+                    "/samples/files/demo/%2E%2E/%2E%2E/settings.py"):
+        assert (await client.get(missing)).status == 404, missing
+    assert (await client.get("/samples/get_draft", params={"draft_id": "../x"})).status == 400
+
+
+# --- End to end: the service, an agent, and the video ----------------------------------------
+
+
+@pytest.fixture
+async def farm(tmp_path, database_url, store):
+    farm = Farm(tmp_path, database_url, store)
+    yield farm
+    await farm.close()
+
+
+@pytest.mark.slow
+async def test_a_job_through_the_service_and_an_ffmpeg_agent(farm, aiohttp_server, drafts_root, tmp_path, store):
+    root = tmp_path / "drafts"
+    shutil.copytree(drafts_root / "showcase", root / "showcase")
+    content = json.loads((root / "showcase" / "draft_content.json").read_text())
+    content["materials"]["transitions"].append({"id": "t1", "type": "transition", "name": "叠化"})
+    content["tracks"][0]["segments"][0]["extra_material_refs"].append("t1")
+    (root / "showcase" / "draft_content.json").write_text(json.dumps(content, ensure_ascii=False))
+    base = await serve_drafts(aiohttp_server, root)
+    service = farm.start_service()
+    await farm.start_agent("renderer", service, "--exporter", "ffmpeg", "--allow-local-drafts")
+    url = base + "get_draft?draft_id=showcase"
+
+    job_id = (await farm.submit(service, url))["job_id"]
+    final = await farm.wait_for(service, url, lambda b: b["status"] in ("completed", "failed"), timeout=60)
+    assert final["status"] == "completed", final
+    video = tmp_path / "downloaded.mp4"
+    async with farm.http.get(final["video_url"]) as response:
+        assert response.status == 200
+        video.write_bytes(await response.read())
+    info = video_info(video)
+    assert abs(info.duration - 4.0) < 0.1 and (info.width, info.height) == (320, 180) and info.has_audio
+    assert looks_like(frame_at(video, 1.5).pixel(*TOP_LEFT), YELLOW)
+
+    history = await store.pool.fetch("SELECT progress, message FROM job_events WHERE job_id = $1 ORDER BY id", job_id)
+    assert [r["progress"] for r in history] == sorted(r["progress"] for r in history)
+    assert any("转场 ×1 (transitions)" in (r["message"] or "") for r in history), [tuple(r) for r in history]
+
+
+@pytest.mark.slow
+async def test_the_quick_start_renders_the_sample_draft_with_a_local_agent(tmp_path, database_url, store):
+    env = command_env(database_url=database_url, data_dir=str(tmp_path / "data"))
+    service = ServiceProcess(env, tmp_path / "serve.log", "--local-agents", "1")
+    farm = Farm(tmp_path, database_url, store)
+    try:
+        service.wait_ready()
+        url = f"{service.url}/samples/get_draft?draft_id=demo"
+        await farm.submit(service, url)
+        final = await farm.wait_for(service, url, lambda b: b["status"] in ("completed", "failed"), timeout=90)
+        assert final["status"] == "completed", (final, service.log()[-3000:])
+        video = tmp_path / "demo.mp4"
+        async with farm.http.get(final["video_url"]) as response:
+            video.write_bytes(await response.read())
+        info = video_info(video)
+        assert abs(info.duration - 6.0) < 0.1 and (info.width, info.height, info.fps) == (1280, 720, 30.0)
+        assert info.has_audio
+    finally:
+        await farm.http.close()
+        assert service.stop() == 0, service.log()
+
+
+def _white_pixels(frame) -> int:
+    return sum(1 for pixel in frame.pixels(*CAPTION_BOX) if min(pixel) > 200)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

@@ -1,0 +1,77 @@
+"""Schemathesis against /openapi.json, every route: no 5xx, and every answer is one the
+document promises (status, content type, body schema). Agent and operations routes get
+real tokens, so the fuzzing reaches past authentication."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from capcut_mate.database.store import Store
+from capcut_mate.server.app import ENDPOINTS
+from capcut_mate.server.openapi import build_document
+from support.agents import register_agent, register_operator
+from support.postgres import throwaway_database
+from support.processes import ServiceProcess, command_env
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture(scope="module")
+def fuzzed_service(postgres_url, tmp_path_factory):
+    """A service of its own, on a database of its own, with an agent and an operator."""
+    with throwaway_database(postgres_url, prefix="capcut_mate_fuzz") as dsn:
+        folder = tmp_path_factory.mktemp("fuzz")
+        env = command_env(database_url=dsn, data_dir=str(folder / "data"), client_rate_limit="0",
+                          log_level="WARNING")
+        service = ServiceProcess(env, folder / "service.log").wait_ready()
+
+        async def tokens():
+            store = await Store.open(dsn, pool_size=1)
+            try:
+                return await register_agent(store, "fuzzer"), await register_operator(store, "fuzzer")
+            finally:
+                await store.close()
+
+        agent, operator = asyncio.run(tokens())
+        try:
+            yield service, {"agent": agent, "operations": operator}
+        finally:
+            service.stop()
+
+
+# The document the service serves is built from these tables at start; build it here too,
+# so each operation is a test of its own.
+SCHEMA = schemathesis.openapi.from_dict(build_document(ENDPOINTS))
+OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+
+def test_the_served_document_is_the_one_fuzzed(fuzzed_service):
+    service, _ = fuzzed_service
+    assert requests.get(f"{service.url}/openapi.json", timeout=10).json() == build_document(ENDPOINTS)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_every_route_answers_as_documented(operation, fuzzed_service):
+    service, tokens = fuzzed_service
+    tag = operation.tags[0] if operation.tags else ""
+    headers = {"Authorization": f"Bearer {tokens[tag]}"} if tag in tokens else {}
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def answers_as_documented(case):
+        if case.path.endswith("/claim") and isinstance(case.body, dict):
+            case.body["wait"] = 0  # a long-poll of up to 30 s per example would only cost time
+        case.call_and_validate(base_url=service.url, headers=headers, checks=CHECKS, timeout=30)
+
+    answers_as_documented()
