@@ -11,6 +11,7 @@ from capcut_mate.database.migrations import upgrade_to_head
 from capcut_mate.database.store import Store
 from capcut_mate.server.app import create_app
 from capcut_mate.settings import Settings
+from support.farm import Farm
 from support.postgres import postgres_server, throwaway_database
 
 # Tables that hold the schema's own definitions rather than data.
@@ -72,3 +73,11 @@ def service(aiohttp_client, settings: Settings, store: Store):
         return await aiohttp_client(create_app(changed, changed.database_url))
 
     return start
+
+
+@pytest.fixture
+async def farm(tmp_path: Path, database_url: str, store: Store) -> AsyncIterator[Farm]:
+    """Service and agent processes for the test, all stopped when it ends."""
+    farm = Farm(tmp_path, database_url, store)
+    yield farm
+    await farm.close()

@@ -19,13 +19,6 @@ pytestmark = pytest.mark.slow
 STAGES = [10, 20, 30, 50, 70, 90]
 
 
-@pytest.fixture
-async def farm(tmp_path, database_url, store):
-    farm = Farm(tmp_path, database_url, store)
-    yield farm
-    await farm.close()
-
-
 def draft(name: str) -> str:
     return f"https://drafts.example.com/openapi/capcut-mate/v1/get_draft?draft_id={name}"
 
@@ -40,11 +33,11 @@ async def events_of(store, job_id: int) -> list[tuple]:
 
 async def test_twenty_drafts_through_four_agents(farm: Farm):
     service = farm.start_service()
-    for n in range(4):
-        await farm.start_agent(f"agent-{n}", service, stage_seconds=0.5)
     drafts = [draft(f"e2e-{n}") for n in range(20)]
     for url in drafts:
         await farm.submit(service, url)
+    for n in range(4):  # after the submits, so that polling starts before any job does
+        await farm.start_agent(f"agent-{n}", service, stage_seconds=0.5)
 
     seen: dict[str, list[tuple[str, int, str]]] = {url: [] for url in drafts}
     deadline = time.monotonic() + 120

@@ -15,6 +15,7 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.LockNotAvailableError,  # lock_timeout: another session holds the row
     asyncpg.exceptions.InterfaceError,  # "connection is closed" and its kin
+    asyncpg.exceptions.InternalClientError,  # a connection left unusable by a termination notice
 )
 
 

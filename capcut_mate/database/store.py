@@ -153,6 +153,33 @@ class PruneResult:
     partitions_dropped: list[str]
 
 
+# A pooled connection found dead when used: its server process was terminated (57P01, sent
+# while the connection sat idle), or its socket closed. asyncpg reports the first either as
+# that error or, when the termination notice arrived between statements, as an
+# InternalClientError refusing to start the next one.
+STALE_CONNECTION = (
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+def _never_ran(error: BaseException) -> bool:
+    if isinstance(error, asyncpg.exceptions.InterfaceError):
+        return "connection is closed" in str(error) or "connection was closed" in str(error)
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        return "cannot switch to state" in str(error)
+    return True  # a backend terminated while idle reports it on the next statement, unrun
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """What the pool runs on a connection it takes back, after rolling back any open
+    transaction: nothing. asyncpg's default sends RESET ALL, CLOSE ALL, UNLISTEN * and
+    pg_advisory_unlock_all() every time, a second round trip for each statement; our
+    pooled connections never change session state (only SET LOCAL, inside transactions),
+    never LISTEN, and take no advisory locks or cursors."""
+
+
 def connection_settings(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[str, str]:
     return {
         "search_path": f"{SCHEMA}, public",
@@ -188,11 +215,38 @@ class Store:
             # statement_timeout is the real bound.
             command_timeout=max(statement_timeout_ms / 1000 * 2, 10.0),
             server_settings=connection_settings(statement_timeout_ms, lock_timeout_ms),
+            reset=_keep_session,
         )
         return cls(pool)
 
     async def close(self) -> None:
         await self.pool.close()
+
+    # Each statement runs on a pooled connection. One whose server process is gone (killed,
+    # or the server restarted) fails before our statement reaches any server, so running it
+    # again on a fresh connection is always safe; the pool's other connections are likely
+    # gone too, so they are all replaced.
+
+    async def _run(self, method: str, query: str, *args: Any):
+        try:
+            return await getattr(self.pool, method)(query, *args)
+        except STALE_CONNECTION as error:
+            if not _never_ran(error):
+                raise
+            await self.pool.expire_connections()
+            return await getattr(self.pool, method)(query, *args)
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._run("fetch", query, *args)
+
+    async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self._run("fetchrow", query, *args)
+
+    async def _fetchval(self, query: str, *args: Any) -> Any:
+        return await self._run("fetchval", query, *args)
+
+    async def _execute(self, query: str, *args: Any) -> str:
+        return await self._run("execute", query, *args)
 
     # --- the client API ------------------------------------------------------------
 
@@ -204,7 +258,7 @@ class Store:
         # A concurrent submit of the same draft can commit between our snapshot and our
         # insert; the statement then sees neither row, and simply running it again does.
         for _ in range(5):
-            record = await self.pool.fetchrow(
+            record = await self._fetchrow(
                 QUERIES["submit_job"], draft_url, key, priority, list(requirements), max_attempts, PENDING_STAGE
             )
             if record is not None:
@@ -212,19 +266,19 @@ class Store:
         raise RuntimeError(f"submit of {draft_url!r} kept racing with concurrent submits")
 
     async def find_job_for_draft(self, draft_url: str) -> Job | None:
-        record = await self.pool.fetchrow(QUERIES["find_job_for_draft"], draft_url, draft_key(draft_url))
+        record = await self._fetchrow(QUERIES["find_job_for_draft"], draft_url, draft_key(draft_url))
         return Job.from_record(record) if record else None
 
     async def get_job(self, job_id: int) -> Job | None:
-        record = await self.pool.fetchrow(QUERIES["get_job"], job_id)
+        record = await self._fetchrow(QUERIES["get_job"], job_id)
         return Job.from_record(record) if record else None
 
     async def count_active_jobs(self) -> int:
-        return await self.pool.fetchval(QUERIES["count_active_jobs"])
+        return await self._fetchval(QUERIES["count_active_jobs"])
 
     async def cancel(self, draft_url: str) -> Job:
         """Cancel the draft's active job. Raises TASK_NOT_FOUND / TASK_NOT_CANCELLABLE."""
-        record = await self.pool.fetchrow(QUERIES["cancel_job"], None, draft_key(draft_url), CANCELLED_MESSAGE)
+        record = await self._fetchrow(QUERIES["cancel_job"], None, draft_key(draft_url), CANCELLED_MESSAGE)
         if record is not None:
             return Job.from_record(record)
         if await self.find_job_for_draft(draft_url) is None:
@@ -233,7 +287,7 @@ class Store:
 
     async def cancel_job(self, job_id: int) -> Job:
         """Cancel a job by id. Raises JOB_NOT_FOUND / TASK_NOT_CANCELLABLE."""
-        record = await self.pool.fetchrow(QUERIES["cancel_job"], job_id, None, CANCELLED_MESSAGE)
+        record = await self._fetchrow(QUERIES["cancel_job"], job_id, None, CANCELLED_MESSAGE)
         if record is not None:
             return Job.from_record(record)
         await self.require_job(job_id)
@@ -244,7 +298,7 @@ class Store:
     async def claim(
         self, agent: str, tags: Sequence[str], *, max_jobs: int, lease_seconds: int
     ) -> list[ClaimedJob]:
-        records = await self.pool.fetch(
+        records = await self._fetch(
             QUERIES["claim_jobs"], agent, list(tags), max_jobs, float(lease_seconds), STAGES[10]
         )
         jobs = [ClaimedJob(**dict(record)) for record in records]
@@ -262,7 +316,7 @@ class Store:
         message: str | None,
         lease_seconds: int,
     ) -> ProgressAck:
-        record = await self.pool.fetchrow(
+        record = await self._fetchrow(
             QUERIES["report_progress"],
             job_id, attempt, agent, progress, stage, message, float(lease_seconds), stage_for(progress),
         )
@@ -277,7 +331,7 @@ class Store:
         raise ServiceError(Errors.LEASE_LOST)
 
     async def complete(self, job_id: int, attempt: int, agent: str, *, video_url: str) -> CompleteOutcome:
-        record = await self.pool.fetchrow(
+        record = await self._fetchrow(
             QUERIES["complete_job"], job_id, attempt, agent, video_url, COMPLETED_STAGE, CANCELLED_MESSAGE
         )
         if record is not None:
@@ -290,7 +344,7 @@ class Store:
     async def fail(
         self, job_id: int, attempt: int, agent: str, *, error_message: str, retryable: bool
     ) -> FailOutcome:
-        record = await self.pool.fetchrow(
+        record = await self._fetchrow(
             QUERIES["fail_job"],
             job_id, attempt, agent, error_message, retryable,
             float(retry_delay_seconds(attempt)), CANCELLED_MESSAGE, PENDING_STAGE,
@@ -312,13 +366,13 @@ class Store:
         """The history row that ended this attempt, if this agent ended it with this message:
         what a repeated complete or fail must match to be answered as before."""
         await self.require_job(job_id)
-        ending = await self.pool.fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
+        ending = await self._fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
         if ending is not None and ending["agent"] == agent and ending["message"] == message:
             return ending
         return None
 
     async def expire_lease_now(self, job_id: int, attempt: int, agent: str) -> None:
-        await self.pool.execute(QUERIES["expire_lease_now"], job_id, attempt, agent)
+        await self._execute(QUERIES["expire_lease_now"], job_id, attempt, agent)
 
     async def require_job(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
@@ -334,7 +388,7 @@ class Store:
         return job
 
     async def holds_lease(self, job_id: int, attempt: int, agent: str) -> bool:
-        return await self.pool.fetchval(QUERIES["check_lease"], job_id, attempt, agent)
+        return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent)
 
     # --- agents -------------------------------------------------------------------------
 
@@ -342,40 +396,40 @@ class Store:
         self, name: str, *, token_id: str, token_hash: bytes, tags: Sequence[str], replace: bool = False
     ) -> bool:
         """False when an active agent already has the name (and `replace` is not set)."""
-        agent_id = await self.pool.fetchval(
+        agent_id = await self._fetchval(
             QUERIES["add_agent"], name, token_id, token_hash, list(tags), replace
         )
         return agent_id is not None
 
     async def find_agent(self, token_id: str) -> AgentCredentials | None:
-        record = await self.pool.fetchrow(QUERIES["find_agent_by_token_id"], token_id)
+        record = await self._fetchrow(QUERIES["find_agent_by_token_id"], token_id)
         return AgentCredentials(**dict(record)) if record else None
 
     async def agent_is_active(self, agent_id: int) -> bool:
-        return await self.pool.fetchval(QUERIES["agent_is_active"], agent_id)
+        return await self._fetchval(QUERIES["agent_is_active"], agent_id)
 
     async def touch_agent(self, agent_id: int, *, version: str | None = None, hostname: str | None = None) -> None:
-        await self.pool.execute(QUERIES["touch_agent"], agent_id, version, hostname)
+        await self._execute(QUERIES["touch_agent"], agent_id, version, hostname)
 
     async def revoke_agent(self, name: str) -> bool:
-        return await self.pool.fetchval(QUERIES["revoke_agent"], name) is not None
+        return await self._fetchval(QUERIES["revoke_agent"], name) is not None
 
     async def list_agents(self, *, online_within_seconds: float = ONLINE_WINDOW_SECONDS) -> list[AgentSummary]:
-        records = await self.pool.fetch(QUERIES["list_agents"], float(online_within_seconds))
+        records = await self._fetch(QUERIES["list_agents"], float(online_within_seconds))
         return [AgentSummary(**dict(r)) for r in records]
 
     # --- operators ----------------------------------------------------------------------
 
     async def add_operator(self, name: str, *, token_id: str, token_hash: bytes) -> bool:
         """False when an active operator already has the name."""
-        return await self.pool.fetchval(QUERIES["add_operator"], name, token_id, token_hash) is not None
+        return await self._fetchval(QUERIES["add_operator"], name, token_id, token_hash) is not None
 
     async def find_operator(self, token_id: str) -> OperatorCredentials | None:
-        record = await self.pool.fetchrow(QUERIES["find_operator_by_token_id"], token_id)
+        record = await self._fetchrow(QUERIES["find_operator_by_token_id"], token_id)
         return OperatorCredentials(**dict(record)) if record else None
 
     async def revoke_operator(self, name: str) -> bool:
-        return await self.pool.fetchval(QUERIES["revoke_operator"], name) is not None
+        return await self._fetchval(QUERIES["revoke_operator"], name) is not None
 
     # --- the operations API and reports ------------------------------------------------
 
@@ -390,13 +444,13 @@ class Store:
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[Job]:
-        records = await self.pool.fetch(
+        records = await self._fetch(
             QUERIES["list_jobs"], status, agent, draft, created_from, created_before, before_id, limit
         )
         return [Job.from_record(r) for r in records]
 
     async def job_events(self, job_id: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self.pool.fetch(QUERIES["job_events_of"], job_id)]
+        return [dict(r) for r in await self._fetch(QUERIES["job_events_of"], job_id)]
 
     async def retry(self, job_id: int, *, max_attempts: int) -> tuple[Job, bool]:
         """A new job for a failed job's draft (or the draft's active job, if it has one)."""
@@ -408,11 +462,11 @@ class Store:
         )
 
     async def queue_summary(self) -> dict[str, Any]:
-        return dict(await self.pool.fetchrow(QUERIES["queue_summary"]))
+        return dict(await self._fetchrow(QUERIES["queue_summary"]))
 
     async def jobs_by_status(self) -> dict[str, int]:
         counts = {status.value: 0 for status in JobStatus}
-        counts.update({r["status"]: r["count"] for r in await self.pool.fetch(QUERIES["jobs_by_status"])})
+        counts.update({r["status"]: r["count"] for r in await self._fetch(QUERIES["jobs_by_status"])})
         return counts
 
     async def report(self, since: datetime, *, failures: int = 20) -> dict[str, list[dict[str, Any]]]:
@@ -428,30 +482,30 @@ class Store:
 
     async def stage_means(self, since: datetime) -> dict[int, tuple[int, float]]:
         """Per standard stage: (samples, mean seconds) of stages finished since `since`."""
-        records = await self.pool.fetch(QUERIES["report_stages"], since, list(STAGES))
+        records = await self._fetch(QUERIES["report_stages"], since, list(STAGES))
         return {r["threshold"]: (r["samples"], r["mean_seconds"]) for r in records}
 
     async def stage_durations_of_attempt(self, job_id: int, attempt: int) -> list[tuple[int, float]]:
-        records = await self.pool.fetch(QUERIES["stage_durations_of_attempt"], job_id, attempt)
+        records = await self._fetch(QUERIES["stage_durations_of_attempt"], job_id, attempt)
         return [(r["progress"], r["seconds"]) for r in records]
 
     async def invariant_violations(
         self, submitted: Sequence[str] | None = None, *, lease_grace_seconds: float = 10.0
     ) -> list[dict[str, Any]]:
         """Every broken promise right now (migration 0004 lists them); empty when all is well."""
-        records = await self.pool.fetch(
+        records = await self._fetch(
             QUERIES["invariant_violations"], list(submitted) if submitted is not None else None,
             float(lease_grace_seconds),
         )
         return [dict(r) for r in records]
 
     async def schema_revision(self) -> str | None:
-        return await self.pool.fetchval(QUERIES["schema_revision"])
+        return await self._fetchval(QUERIES["schema_revision"])
 
     # --- retention -----------------------------------------------------------------------
 
     async def ensure_event_partitions(self) -> int:
-        return await self.pool.fetchval(QUERIES["ensure_event_partitions"])
+        return await self._fetchval(QUERIES["ensure_event_partitions"])
 
     async def prune(self, cutoff: datetime, *, batch: int = 500) -> PruneResult:
         """Remove finished jobs that ended before `cutoff`, and their events.
@@ -463,7 +517,7 @@ class Store:
         claims wait: a busy moment only defers it to the next run.
         """
         dropped = []
-        for record in await self.pool.fetch(QUERIES["droppable_event_partitions"], cutoff):
+        for record in await self._fetch(QUERIES["droppable_event_partitions"], cutoff):
             try:
                 async with self.pool.acquire() as connection, connection.transaction():
                     await connection.execute("SET LOCAL lock_timeout = '500ms'")
@@ -474,7 +528,7 @@ class Store:
                 pass
         deleted = 0
         while True:
-            ids = await self.pool.fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
+            ids = await self._fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
             deleted += len(ids)
             if len(ids) < batch:
                 break
@@ -484,13 +538,13 @@ class Store:
     # --- upkeep -------------------------------------------------------------------------
 
     async def expire_leases(self, *, batch: int = 100) -> list[ExpiredLease]:
-        records = await self.pool.fetch(
+        records = await self._fetch(
             QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE
         )
         return [ExpiredLease(r["id"], JobStatus(r["status"]), r["attempt"]) for r in records]
 
     async def expire_pending_jobs(self, older_than_seconds: int, *, batch: int = 100) -> list[int]:
-        records = await self.pool.fetch(
+        records = await self._fetch(
             QUERIES["expire_pending_jobs"], float(older_than_seconds), batch, QUEUE_EXPIRED_MESSAGE
         )
         return [r["id"] for r in records]

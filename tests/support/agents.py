@@ -28,8 +28,10 @@ class ProtocolAgent:
         self.name = name
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    async def call(self, method: str, path: str, body: Any = None, **kwargs) -> tuple[int, dict]:
-        response = await self.client.request(method, "/agent/v1" + path, json=body, headers=self.headers, **kwargs)
+    async def call(self, method: str, path: str, body: Any = None, *, headers: dict | None = None,
+                   **kwargs) -> tuple[int, dict]:
+        response = await self.client.request(method, "/agent/v1" + path, json=body,
+                                             headers={**self.headers, **(headers or {})}, **kwargs)
         return response.status, await response.json()
 
     async def claim(self, **body) -> list[dict]:

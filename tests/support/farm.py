@@ -81,7 +81,10 @@ class Farm:
         *extra_args: str,
         stage_seconds: float = 0.05,
         tags: list[str] | None = None,
+        server: str | None = None,
     ) -> AgentProcess:
+        """An agent of `service` (or of `server`: a proxy in front of it, or several services'
+        URLs, comma-separated)."""
         token = await register_agent(self.store, name, tags)
         env = command_env(log_level="INFO")
         env.update(
@@ -91,7 +94,7 @@ class Farm:
         )
         args = [
             sys.executable, "-m", "capcut_mate", "agent",
-            "--server", service.url,
+            "--server", server or service.url,
             "--command", EXPORT_COMMAND,
             "--work-dir", str(self.tmp_path / f"work-{name}"),
             "--claim-wait", "5",

