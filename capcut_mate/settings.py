@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     client_rate_burst: int = Field(default=200, ge=1, description="Requests a client address may make at once.")
     trust_forwarded_for: bool = Field(
         default=False,
-        description="Take the client address from X-Forwarded-For (only behind a proxy that sets it).",
+        description="Behind a proxy that appends to X-Forwarded-For: rate-limit by the address it appended.",
     )
 
     errors_as_http_200: bool = Field(

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from capcut_mate.protocol.jobs import JobStatus
+from capcut_mate.server import auth
 from capcut_mate.server.keys import WAKEUPS
 from support.agents import ProtocolAgent, register_agent
 
@@ -508,3 +509,19 @@ async def test_32_agents_over_2000_jobs_process_each_once_and_lose_none(client, 
     assert all((r["attempt"], r["claims"], r["completions"], r["agents"]) == (1, 1, 1, 1) for r in per_attempt)
     assert await store.pool.fetchval("SELECT count(*) FROM video_jobs WHERE status <> 'completed'") == 0
     assert len({name for name, _ in done}) > 16  # the work really was spread
+
+
+async def test_tokens_are_compared_in_constant_time_even_for_unknown_holders(client, store, agent, monkeypatch):
+    compared = []
+    real = auth.hmac.compare_digest
+
+    def recording(a, b):
+        compared.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", recording)
+    assert (await agent.call("POST", "/claim", {"wait": 0}))[0] == 200
+    forged = ProtocolAgent(client, "cmat_000000000000_" + "x" * 43, "nobody")
+    assert (await forged.call("POST", "/claim", {"wait": 0}))[0] == 401
+    # One digest comparison each, of two SHA-256 digests, whether the holder exists or not.
+    assert compared == [(32, 32), (32, 32)]

@@ -69,6 +69,9 @@ async def test_forwarded_addresses_count_apart_only_when_trusted(service):
     for address in ("203.0.113.1", "203.0.113.2"):
         response = await trusting.get("/v1/gen_video_active_count", headers={"X-Forwarded-For": address})
         assert response.status == 200
+    # What the client wrote before the proxy's entry changes nothing: the proxy saw .2 again.
+    spoofed = await trusting.get("/v1/gen_video_active_count", headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.2"})
+    assert spoofed.status == 429
     wary = await service(client_rate_limit=0.001, client_rate_burst=1)
     first = await wary.get("/v1/gen_video_active_count", headers={"X-Forwarded-For": "203.0.113.1"})
     second = await wary.get("/v1/gen_video_active_count", headers={"X-Forwarded-For": "203.0.113.2"})

@@ -156,12 +156,21 @@ async def test_killed_backends_including_the_listener_are_replaced(farm: Farm, s
         " AND pid <> pg_backend_pid()"
     )
     assert killed >= 2  # the service's pool and its LISTEN connection
-    # The agent's claim is long-polling: a submit must still reach it quickly.
     await farm.wait_for(service, urls[0], completed, timeout=30)
+    for _ in range(100):  # the LISTEN connection is back, not just the fallback poll
+        if await store.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'capcut-mate-listener'"
+            " AND datname = current_database()"
+        ):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the LISTEN connection did not come back")
+    # The agent's claim is long-polling: a submit must reach it as fast as a wake-up does.
     started = time.monotonic()
     await farm.submit(service, urls[1])
     await farm.wait_for(service, urls[1], lambda b: b["status"] != "pending", timeout=10)
-    assert time.monotonic() - started < 3  # woken (or the fallback poll), not a lease later
+    assert time.monotonic() - started < 3  # woken, not a lease later
     for url in urls[2:]:
         await farm.submit(service, url)
     for url in urls:

@@ -15,8 +15,10 @@ import pytest
 from aiohttp import web
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportFailed, ExportJob, load_exporter
+from capcut_mate.agent.exporters.ffmpeg import media
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused, GuardedResolver
 from capcut_mate.agent.exporters.ffmpeg.draft import DraftError, describe_unrendered, parse_draft
+from capcut_mate.agent.exporters.ffmpeg.environment import find_ffmpeg
 from capcut_mate.agent.exporters.ffmpeg.fetch import Downloader, DownloadFailed, FetchLimits
 from capcut_mate.agent.exporters.ffmpeg.graph import RenderPlan, build_plan
 from capcut_mate.agent.exporters.ffmpeg.media import MediaFile
@@ -162,6 +164,13 @@ GHOST_SEGMENT = {"material_id": "gone", "target_timerange": {"start": 0, "durati
     (json.dumps({"tracks": [], "canvas_config": {"width": "wide", "height": 1080}}), "字段格式不对"),
     (json.dumps({"tracks": [{"type": "video", "segments": [GHOST_SEGMENT]}], "canvas_config": CANVAS}),
      "不存在的素材 gone"),
+    ('{"tracks": [], "canvas_config": {"width": Infinity, "height": 1080}}', "不是有效的 JSON"),
+    ('{"tracks": [], "canvas_config": {"width": NaN, "height": 1080}}', "不是有效的 JSON"),
+    ('{"tracks": [], "fps": 1e999}', "不是有效的 JSON"),
+    ('{"tracks": [], "canvas_config": {"width": 1' + "0" * 400 + ', "height": 1080}}', "不合理"),
+    (json.dumps({"canvas_config": CANVAS, "materials": {"videos": [{"id": "v", "type": "video", "path": "a.mp4"}]},
+                 "tracks": [{"type": "video", "segments": [{**GHOST_SEGMENT, "material_id": "v", "speed": 0}]}]})
+     .replace('"speed": 0', '"speed": 1' + "0" * 400), "字段格式不对"),
 ])
 def test_a_file_that_is_not_a_draft_says_why(content, complaint):
     with pytest.raises(DraftError, match=complaint):
@@ -287,6 +296,105 @@ async def test_downloads_retry_server_errors_and_resume_broken_transfers(aiohttp
     assert asked[:2] == ["flaky", "flaky"] and asked[2] == "whole"
     assert asked[3].startswith("range ") and int(asked[3].split()[1]) > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no .part files left
+
+
+async def test_a_resume_from_the_wrong_offset_or_of_a_changed_file_starts_over(aiohttp_server, tmp_path):
+    payload = os.urandom(300_000)
+    asked: list[tuple] = []
+
+    async def careless(request: web.Request) -> web.StreamResponse:
+        asked.append((request.headers.get("Range"), request.headers.get("If-Range")))
+        if "Range" in request.headers and len(asked) == 2:  # answers a resume, but from byte 0
+            return web.Response(status=206, body=payload, headers={
+                "Content-Range": f"bytes 0-{len(payload) - 1}/{len(payload)}", "Accept-Ranges": "bytes"})
+        response = web.StreamResponse(headers={"Accept-Ranges": "bytes", "ETag": '"v1"'})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        await response.write(payload if len(asked) > 2 else payload[:100_000])
+        if len(asked) == 1:
+            request.transport.close()  # the first transfer breaks a third of the way through
+        return response
+
+    app = web.Application()
+    app.router.add_get("/file", careless)
+    server = await aiohttp_server(app)
+    async with Downloader(AddressPolicy(allow_private=True), FetchLimits(backoff_seconds=0.01)) as downloader:
+        got = await downloader.download(str(server.make_url("/file")), tmp_path / "file")
+    assert got.read_bytes() == payload  # not the broken third with a whole copy spliced on
+    assert asked[1] == ("bytes=100000-", '"v1"')  # resumes only that version of the file
+    assert asked[2] == (None, None)  # after a wrong answer, from the start
+
+
+async def test_a_long_listing_is_read_whole_however_it_arrives(aiohttp_server, tmp_path):
+    files = [f"https://cdn.example.com/drafts/long/assets/{n:05d}.png" for n in range(6000)]
+    body = json.dumps({"code": 0, "files": files}).encode()
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 16_384):  # as TLS records would bring it
+            await response.write(body[start:start + 16_384])
+            await asyncio.sleep(0)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/get_draft", listing)
+    server = await aiohttp_server(app)
+    async with Downloader(AddressPolicy(allow_private=True), FetchLimits()) as downloader:
+        answer = await downloader.get_json(str(server.make_url("/get_draft?draft_id=long")))
+    assert answer["files"] == files
+
+
+async def test_size_limit_holds_without_content_length_and_redirects_are_checked(aiohttp_server, tmp_path):
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()  # no Content-Length to check in advance
+        await response.prepare(request)
+        for _ in range(50):
+            await response.write(b"x" * 10_000)
+        return response
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://127.0.0.1:9/secret")
+
+    app = web.Application()
+    app.router.add_get("/chunked", chunked)
+    app.router.add_get("/redirect", elsewhere)
+    server = await aiohttp_server(app)
+    origin = str(server.make_url("/")).rstrip("/")
+    async with Downloader(AddressPolicy(allow_private=True), FetchLimits(max_draft_bytes=100_000)) as downloader:
+        with pytest.raises(DownloadFailed, match="大小上限"):
+            await downloader.download(origin + "/chunked", tmp_path / "big")
+    # The agent's own service is trusted; where it redirects to is checked on its own.
+    async with Downloader(AddressPolicy(trusted_origins=(origin,)), FetchLimits(backoff_seconds=0.01)) as downloader:
+        with pytest.raises((DownloadFailed, AddressRefused), match="内网|127.0.0.1"):
+            await downloader.download(origin + "/redirect", tmp_path / "redirected")
+    assert not [p for p in tmp_path.iterdir() if p.is_file() and p.stat().st_size]
+
+
+async def test_a_playlist_material_cannot_read_other_files_on_the_agent(aiohttp_server, tmp_path):
+    secret = colour_clip(tmp_path / "elsewhere" / "secret.mp4", [("0xff0000", 1)])
+    draft = DraftBuilder(tmp_path / "drafts" / "sneaky")
+    playlist = draft.asset("assets/video/clip.m3u8")
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n")
+    draft.video(draft.track("video"), playlist, start=0, duration=1)
+    draft.write()
+    base = await serve_drafts(aiohttp_server, tmp_path / "drafts")
+    job = job_in(tmp_path / "work", base + "get_draft?draft_id=sneaky", "sneaky")
+    with pytest.raises(ExportFailed, match="素材无法读取: clip.m3u8") as failure:
+        await exporter(allow_local_drafts=True)(job, Recorder())
+    assert not failure.value.retryable
+    assert not list(job.work_dir.glob("output*"))
+
+
+async def test_a_material_that_never_finishes_probing_is_given_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(media, "PROBE_SECONDS", 1.0)
+    stuck = tmp_path / "stuck.mp4"
+    os.mkfifo(stuck)  # reading it blocks until someone writes, which no one will
+    ffmpeg = await find_ffmpeg()
+    with pytest.raises(media.MediaUnreadable, match="读取超过 1 秒"):
+        await asyncio.wait_for(media.probe(ffmpeg.path, stuck), 30)
 
 
 async def test_a_404_is_final_and_a_draft_over_the_size_limit_is_refused(aiohttp_server, drafts_root, tmp_path):

@@ -11,6 +11,8 @@ import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from capcut_mate.database.store import Store
 from capcut_mate.protocol.jobs import STAGES
 from support.agents import register_agent
@@ -321,3 +323,35 @@ async def test_prune_command(store: Store, database_url: str):
     result = await asyncio.to_thread(run_command, "prune", "--older-than", "1d", env=env)
     assert result.returncode == 0 and "removed 0 finished job(s)" in result.stdout
     assert await store.pool.fetchval("SELECT count(*) FROM video_jobs") == 1
+
+
+async def test_event_partitions_are_utc_months_whatever_the_sessions_time_zone(store, database_url):
+    new_york = await asyncpg.connect(database_url, server_settings={"timezone": "America/New_York"})
+    try:
+        await new_york.fetchval("SELECT capcut_mate.ensure_job_event_partitions('2031-03-15', '2031-05-15')")
+        bounds = {
+            r["relname"]: r["bounds"]
+            for r in await store.pool.fetch(
+                "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bounds FROM pg_class c"
+                " WHERE c.relname LIKE 'job_events_2031_%' AND c.relkind = 'r'"
+            )
+        }
+    finally:
+        await new_york.execute("DROP TABLE IF EXISTS capcut_mate.job_events_2031_03, capcut_mate.job_events_2031_04,"
+                               " capcut_mate.job_events_2031_05")
+        await new_york.close()
+    assert bounds["job_events_2031_04"] == "FOR VALUES FROM ('2031-04-01 00:00:00+00') TO ('2031-05-01 00:00:00+00')"
+    assert set(bounds) == {"job_events_2031_03", "job_events_2031_04", "job_events_2031_05"}
+
+
+async def test_two_processes_making_the_same_partitions_at_once_both_succeed(store):
+    async def make():
+        async with store.pool.acquire() as connection, connection.transaction():
+            made = await connection.fetchval("SELECT ensure_job_event_partitions('2032-01-15', '2032-02-15')")
+            await asyncio.sleep(0.3)  # hold the transaction open while the other one tries
+            return made
+
+    try:
+        assert sorted(await asyncio.gather(make(), make())) == [0, 2]
+    finally:
+        await store.pool.execute("DROP TABLE IF EXISTS job_events_2032_01, job_events_2032_02")

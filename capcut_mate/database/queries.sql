@@ -3,8 +3,10 @@
 -- search_path = capcut_mate, so names are unqualified here.
 --
 -- Each query is a single statement, so each store operation is one short transaction.
+-- `idempotent` after a name: running the statement twice changes nothing (or its repeat is
+-- recognised), so the store may run it again when the connection is lost in the middle.
 
--- name: submit_job
+-- name: submit_job idempotent
 -- Idempotent per draft: insert a pending job unless the draft already has an active one,
 -- and answer with whichever job is now active. Returns no row only when a concurrent
 -- submit committed between this statement's snapshot and its insert; the caller retries.
@@ -22,7 +24,7 @@ WHERE draft_digest(j.draft_key) = draft_digest($2)
   AND j.status IN ('pending', 'processing')
   AND NOT EXISTS (SELECT FROM inserted);
 
--- name: find_job_for_draft
+-- name: find_job_for_draft idempotent
 -- gen_video_status: the newest job with exactly this draft_url; else the newest with the
 -- same draft key.
 SELECT * FROM (
@@ -33,10 +35,10 @@ SELECT * FROM (
 ORDER BY match_rank
 LIMIT 1;
 
--- name: get_job
+-- name: get_job idempotent
 SELECT * FROM video_jobs WHERE id = $1;
 
--- name: count_active_jobs
+-- name: count_active_jobs idempotent
 SELECT count(*) FROM video_jobs WHERE status IN ('pending', 'processing');
 
 -- name: claim_jobs
@@ -67,7 +69,7 @@ WHERE j.id = picked.id
 RETURNING j.id, j.attempt, j.draft_url, j.draft_key, j.priority, j.requirements, j.lease_expires_at,
           j.run_after;
 
--- name: report_progress
+-- name: report_progress idempotent
 -- Fenced on (id, attempt) and the agent. Extends the lease, except once a cancel was
 -- requested: then the lease runs out and the reaper fails the job if the agent never
 -- answers. Stage: the one given; else the current one for a heartbeat; else the
@@ -81,7 +83,7 @@ SET progress = $4,
 WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing' AND progress <= $4
 RETURNING lease_expires_at, cancel_requested;
 
--- name: complete_job
+-- name: complete_job idempotent
 -- The video is done. If a cancel was requested meanwhile, the cancel wins: the job fails
 -- with the cancel message ($6), as the client asked. The history keeps the video's URL.
 UPDATE video_jobs
@@ -96,7 +98,7 @@ SET status = CASE WHEN cancel_requested THEN 'failed' ELSE 'completed' END::job_
 WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
 RETURNING status;
 
--- name: fail_job
+-- name: fail_job idempotent
 -- A retryable failure with attempts left, and no cancel pending, goes back to the queue
 -- after a backoff ($6 seconds); anything else is final. A cancelled job always ends with
 -- the cancel message ($7), whatever the agent says.
@@ -123,7 +125,7 @@ FROM running AS r
 WHERE j.id = r.id
 RETURNING j.status, j.run_after;
 
--- name: ending_of_attempt
+-- name: ending_of_attempt idempotent
 -- How an attempt ended, for answering a repeated complete or fail: the history row that
 -- took the job out of processing for that attempt.
 SELECT to_status, at, agent, message
@@ -153,7 +155,7 @@ FROM target AS t
 WHERE j.id = t.id
 RETURNING j.*;
 
--- name: expire_leases
+-- name: expire_leases idempotent
 -- The lease reaper. Expired attempts go back to the queue, or fail once attempts are used
 -- up or a cancel was requested. SKIP LOCKED makes concurrent reapers (one per service
 -- process) share the work instead of colliding.
@@ -217,13 +219,13 @@ ON CONFLICT (name) DO UPDATE
     WHERE agents.revoked_at IS NOT NULL OR $5
 RETURNING id;
 
--- name: find_agent_by_token_id
+-- name: find_agent_by_token_id idempotent
 SELECT id, name, token_hash, tags, revoked_at IS NOT NULL AS revoked,
        (last_seen_at IS NULL OR last_seen_at < now() - interval '10 seconds') AS seen_long_ago
 FROM agents
 WHERE token_id = $1;
 
--- name: agent_is_active
+-- name: agent_is_active idempotent
 SELECT EXISTS (SELECT FROM agents WHERE id = $1 AND revoked_at IS NULL);
 
 -- name: touch_agent
@@ -236,7 +238,7 @@ WHERE id = $1;
 -- name: revoke_agent
 UPDATE agents SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id;
 
--- name: list_agents
+-- name: list_agents idempotent
 -- state: revoked; busy (running jobs); idle (seen within $1 seconds); else offline.
 SELECT name, tags, version, hostname, created_at, last_seen_at, revoked_at, running_jobs,
        CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -257,13 +259,13 @@ UPDATE video_jobs
 SET lease_expires_at = now()
 WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing';
 
--- name: check_lease
+-- name: check_lease idempotent
 -- Whether (id, attempt, agent) still holds the job's lease, before accepting an upload.
 SELECT EXISTS (
     SELECT FROM video_jobs WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
 );
 
--- name: find_operator_by_token_id
+-- name: find_operator_by_token_id idempotent
 SELECT id, name, token_hash, revoked_at IS NOT NULL AS revoked
 FROM operators
 WHERE token_id = $1;
@@ -280,7 +282,7 @@ RETURNING id;
 -- name: revoke_operator
 UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id;
 
--- name: list_jobs
+-- name: list_jobs idempotent
 -- The operations API's job list, newest first, filters optional (NULL: any), paged by
 -- keyset: $6 is the last id of the previous page.
 SELECT *
@@ -294,13 +296,13 @@ WHERE ($1::job_status IS NULL OR status = $1)
 ORDER BY id DESC
 LIMIT $7;
 
--- name: job_events_of
+-- name: job_events_of idempotent
 SELECT id, at, from_status, to_status, progress, stage, attempt, agent, message
 FROM job_events
 WHERE job_id = $1
 ORDER BY id;
 
--- name: queue_summary
+-- name: queue_summary idempotent
 SELECT
     (SELECT count(*) FROM video_jobs WHERE status = 'pending') AS pending,
     (SELECT count(*) FROM video_jobs WHERE status = 'processing') AS processing,
@@ -315,10 +317,10 @@ SELECT
     (SELECT count(*) FROM video_jobs WHERE status = 'failed' AND completed_at >= now() - interval '24 hours')
         AS failed_last_day;
 
--- name: jobs_by_status
+-- name: jobs_by_status idempotent
 SELECT status::text, count(*) FROM video_jobs GROUP BY status;
 
--- name: report_jobs
+-- name: report_jobs idempotent
 -- Per status: how many jobs created since $1, and their mean waits and times in seconds.
 SELECT status::text,
        count(*) AS jobs,
@@ -329,10 +331,10 @@ FROM job_history_since($1)
 GROUP BY status
 ORDER BY status;
 
--- name: report_throughput
+-- name: report_throughput idempotent
 SELECT hour, submitted, completed, failed FROM throughput_hourly_since($1) ORDER BY hour;
 
--- name: report_stages
+-- name: report_stages idempotent
 -- Finished stages since $1, by the standard stage ($2: the stage thresholds) they fall in.
 SELECT threshold,
        count(*) AS samples,
@@ -347,19 +349,19 @@ FROM (
 GROUP BY threshold
 ORDER BY threshold;
 
--- name: report_agents
+-- name: report_agents idempotent
 SELECT agent, jobs_done, jobs_failed, lost_leases, extract(epoch FROM mean_export_time)::float8 AS mean_export_seconds,
        last_seen_at
 FROM agent_stats_since($1)
 ORDER BY agent;
 
--- name: report_failures
+-- name: report_failures idempotent
 SELECT error_message, jobs, last_failed_at
 FROM failure_reasons_since($1)
 ORDER BY jobs DESC, last_failed_at DESC
 LIMIT $2;
 
--- name: stage_durations_of_attempt
+-- name: stage_durations_of_attempt idempotent
 SELECT stage, progress, extract(epoch FROM duration)::float8 AS seconds
 FROM stage_durations
 WHERE job_id = $1 AND attempt = $2 AND duration IS NOT NULL;
@@ -381,27 +383,28 @@ WHERE id IN (
 RETURNING id;
 
 -- name: droppable_event_partitions
--- Monthly event partitions that ended before the cutoff $1 and hold no event of a job we
--- keep. A kept job (active, or finished since the cutoff) has events only in months it
--- existed in, so it was created before the partition ended. Each partition listed goes
--- with one DROP instead of row-by-row deletes.
+-- Event partitions (job_events_YYYY_MM) that ended before the cutoff $1 and hold no event
+-- of a job we keep. A kept job (active, or finished since the cutoff) has events only in
+-- months it existed in, so it was created before the partition ended. The end is read
+-- from the partition's own bounds, not its name. Each partition listed goes with one DROP
+-- instead of row-by-row deletes.
 SELECT format('%I.%I', n.nspname, c.relname) AS partition
 FROM pg_inherits AS i
 JOIN pg_class AS c ON c.oid = i.inhrelid
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
 CROSS JOIN LATERAL (
-    SELECT (to_date(substr(c.relname, 12), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC') + interval '1 month' AS ends
-) AS month
+    SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS ends
+) AS bounds
 WHERE i.inhparent = 'job_events'::regclass
   AND c.relname ~ '^job_events_[0-9]{4}_[0-9]{2}$'
-  AND month.ends <= $1
-  AND NOT EXISTS (SELECT FROM video_jobs WHERE status IN ('pending', 'processing') AND created_at < month.ends)
+  AND bounds.ends <= $1
+  AND NOT EXISTS (SELECT FROM video_jobs WHERE status IN ('pending', 'processing') AND created_at < bounds.ends)
   AND NOT EXISTS (SELECT FROM video_jobs WHERE status IN ('completed', 'failed') AND completed_at >= $1
-                                           AND created_at < month.ends)
+                                           AND created_at < bounds.ends)
 ORDER BY c.relname;
 
--- name: schema_revision
+-- name: schema_revision idempotent
 SELECT version_num FROM alembic_version;
 
--- name: invariant_violations
+-- name: invariant_violations idempotent
 SELECT invariant, job_id, detail FROM invariant_violations($1::text[], make_interval(secs => $2)) ORDER BY 1, 2;

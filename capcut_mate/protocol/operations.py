@@ -12,16 +12,21 @@ from capcut_mate.protocol.client import StoredText
 from capcut_mate.protocol.jobs import JobStatus
 
 OPERATIONS_PREFIX = "/api/v1"
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+DURATION_PATTERN = r"^\s*(\d{1,9})\s*([smhdw])\s*$"
+_DURATION = re.compile(DURATION_PATTERN)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=3660)  # ten years: further back than any history kept
 
 
 def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `24h`, `7d`, `2w` as a timedelta; ValueError otherwise."""
+    """`90s`, `30m`, `24h`, `7d`, `2w` (at most ten years) as a timedelta; ValueError otherwise."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like 90s, 30m, 24h, 7d or 2w")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is more than ten years")
+    return timedelta(seconds=seconds)
 
 
 class _Query(BaseModel):
@@ -39,7 +44,7 @@ class JobListQuery(_Query):
 
 
 class ReportQuery(_Query):
-    since: str = Field(default="24h", description="How far back: 90s, 30m, 24h, 7d, 2w.")
+    since: str = Field(default="24h", pattern=DURATION_PATTERN, description="How far back: 90s, 30m, 24h, 7d, 2w.")
 
     @field_validator("since")
     @classmethod

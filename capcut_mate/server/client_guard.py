@@ -47,8 +47,10 @@ class ClientGuard:
         return any(matches)
 
     def client_address(self, request: web.Request) -> str:
+        """The peer; or, behind a trusted proxy, the address that proxy appended to
+        X-Forwarded-For: the rightmost. Entries left of it are the client's own words."""
         if self.trust_forwarded_for and (forwarded := request.headers.get("X-Forwarded-For")):
-            return forwarded.split(",", 1)[0].strip()
+            return forwarded.rsplit(",", 1)[-1].strip()
         return request.remote or "unknown"
 
     def seconds_until_allowed(self, address: str, now: float | None = None) -> float:

@@ -47,31 +47,38 @@ UPGRADE = [
     CREATE TABLE capcut_mate.job_events_default PARTITION OF capcut_mate.job_events_partitioned DEFAULT
     """,
     """
-    -- Monthly partitions job_events_YYYY_MM for every month from first's to last's (UTC).
-    -- A month whose rows already sit in the default partition is left there (and named
-    -- in a notice): still correct, just not droppable in one go.
+    -- Monthly partitions job_events_YYYY_MM for every month from first's to last's, in UTC
+    -- whatever the session's time zone (the SET clause): a month is from the 1st at 00:00
+    -- UTC to the next 1st. A month whose rows already sit in the default partition is left
+    -- there (and named in a notice): still correct, just not droppable in one go.
     CREATE FUNCTION capcut_mate.ensure_job_event_partitions(first timestamptz, last timestamptz)
-    RETURNS integer LANGUAGE plpgsql AS $$
+    RETURNS integer LANGUAGE plpgsql SET timezone = 'UTC' AS $$
     DECLARE
-        month_start timestamptz := date_trunc('month', first, 'UTC');
+        month_start timestamptz := date_trunc('month', first);
         made integer := 0;
         name text;
     BEGIN
         WHILE month_start <= last LOOP
-            name := 'job_events_' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM');
+            name := 'job_events_' || to_char(month_start, 'YYYY_MM');
             IF to_regclass('capcut_mate.' || name) IS NULL THEN
                 -- Job writes lock video_jobs, then job_events (the history trigger); a new
                 -- partition locks job_events, then video_jobs (its foreign key). Taking
                 -- video_jobs first keeps the order the same, so the two never deadlock.
+                -- The advisory lock lets one process at a time make partitions; the
+                -- second look finds what another made meanwhile.
+                PERFORM pg_advisory_xact_lock(hashtext('capcut_mate.job_event_partitions'));
                 LOCK TABLE capcut_mate.video_jobs IN SHARE ROW EXCLUSIVE MODE;
-                BEGIN
-                    EXECUTE format(
-                        'CREATE TABLE capcut_mate.%I PARTITION OF capcut_mate.job_events FOR VALUES FROM (%L) TO (%L)',
-                        name, month_start, month_start + interval '1 month');
-                    made := made + 1;
-                EXCEPTION WHEN check_violation THEN
-                    RAISE NOTICE 'events of % are in job_events_default; % not made', month_start, name;
-                END;
+                IF to_regclass('capcut_mate.' || name) IS NULL THEN
+                    BEGIN
+                        EXECUTE format(
+                            'CREATE TABLE capcut_mate.%I PARTITION OF capcut_mate.job_events'
+                            ' FOR VALUES FROM (%L) TO (%L)',
+                            name, month_start, month_start + interval '1 month');
+                        made := made + 1;
+                    EXCEPTION WHEN check_violation THEN
+                        RAISE NOTICE 'events of % are in job_events_default; % not made', month_start, name;
+                    END;
+                END IF;
             END IF;
             month_start := month_start + interval '1 month';
         END LOOP;

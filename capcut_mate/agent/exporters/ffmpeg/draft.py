@@ -15,6 +15,7 @@ the order the draft lists them, the first at the bottom.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -154,11 +155,27 @@ class Draft:
         return list(seen.values())
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not a number a draft may hold")
+
+
+def _loads(raw: str | bytes) -> Any:
+    """JSON as a draft may hold it: no NaN, Infinity or numbers out of a float's range."""
+    return json.loads(raw, parse_float=_finite, parse_constant=_no_constants)
+
+
 def parse_draft(raw: str | bytes) -> Draft:
     """Read draft_content.json; DraftError says what is wrong with a file that is not a draft."""
     try:
-        content = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        content = _loads(raw)
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise DraftError(f"不是有效的 JSON，剪映 6 及以上版本加密的草稿也读不了 ({error})") from None
     if not isinstance(content, dict) or not isinstance(content.get("tracks"), list):
         raise DraftError("没有 tracks 列表，不是剪映草稿")
@@ -166,7 +183,7 @@ def parse_draft(raw: str | bytes) -> Draft:
         return _Reader(content).read()
     except DraftError:
         raise
-    except (TypeError, ValueError) as error:  # a field of the wrong type or form
+    except (TypeError, ValueError, OverflowError) as error:  # a field of the wrong type, form or size
         raise DraftError(f"字段格式不对 ({error})") from None
 
 
@@ -299,8 +316,8 @@ def _text_content(raw: Any) -> tuple[str, dict[str, Any]]:
     keep markup like `<font …><size=15>[words]</size></font>`."""
     raw = "" if raw is None else str(raw)
     try:
-        content = json.loads(raw)
-    except json.JSONDecodeError:
+        content = _loads(raw)
+    except ValueError:
         content = None
     if isinstance(content, dict):
         styles = [_dict(s) for s in _list(content.get("styles"))]

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,9 @@ class Downloader:
         self.limits = limits
         self._bytes_left = limits.max_draft_bytes
         self._slots = asyncio.Semaphore(limits.concurrency)
-        self._resumable: set[str] = set()  # URLs whose server answered Accept-Ranges: bytes
+        # URLs whose server answered Accept-Ranges: bytes, with what identifies the file's
+        # version (ETag or Last-Modified), so a resume never splices two versions together.
+        self._resumable: dict[str, str | None] = {}
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=GuardedResolver(policy)),
             timeout=aiohttp.ClientTimeout(
@@ -80,9 +83,11 @@ class Downloader:
         async def attempt() -> Any:
             async with self._get(url) as response:
                 _check_status(url, response.status, expected=(200,))
-                body = await response.content.read(LISTING_MAX_BYTES + 1)
-            if len(body) > LISTING_MAX_BYTES:
-                raise DownloadFailed(f"{display(url)} 的回答超过 {LISTING_MAX_BYTES} 字节", retryable=False)
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK_BYTES):  # all of it, however it arrives
+                    body += chunk
+                    if len(body) > LISTING_MAX_BYTES:
+                        raise DownloadFailed(f"{display(url)} 的回答超过 {LISTING_MAX_BYTES} 字节", retryable=False)
             try:
                 return json.loads(body)
             except (UnicodeDecodeError, json.JSONDecodeError):
@@ -102,12 +107,17 @@ class Downloader:
         on_disk = part.stat().st_size if part.exists() else 0
         resume_from = on_disk if url in self._resumable else 0
         headers = {"Range": f"bytes={resume_from}-"} if resume_from else {}
+        if resume_from and self._resumable[url]:
+            headers["If-Range"] = self._resumable[url]  # the file changed? then send it whole
         async with self._get(url, headers) as response:
             if response.status == 416:  # our partial file is no good: start over next time
-                self._resumable.discard(url)
+                self._resumable.pop(url, None)
             _check_status(url, response.status, expected=(200, 206) if resume_from else (200,))
+            if response.status == 206 and _range_start(response) != resume_from:
+                self._resumable.pop(url, None)  # not the bytes we asked for: start over next time
+                raise DownloadFailed(f"{display(url)} 没有从第 {resume_from} 字节续传", retryable=True)
             if response.headers.get("Accept-Ranges", "").lower() == "bytes":
-                self._resumable.add(url)
+                self._resumable[url] = response.headers.get("ETag") or response.headers.get("Last-Modified")
             appending = response.status == 206  # a 200 to a range request sends the whole file
             if not appending:
                 self._bytes_left += on_disk  # those bytes are written again from the start
@@ -203,6 +213,12 @@ async def _one_attempt(url: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
         raise DownloadFailed(str(refusal), retryable=False) from None
     except (TimeoutError, aiohttp.ClientError, OSError) as error:
         raise DownloadFailed(f"{display(url)}: {error or type(error).__name__}", retryable=True) from None
+
+
+def _range_start(response: aiohttp.ClientResponse) -> int | None:
+    """Where a 206's Content-Range (`bytes START-END/TOTAL`) starts."""
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
 
 
 def _check_status(url: str, status: int, *, expected: tuple[int, ...]) -> None:

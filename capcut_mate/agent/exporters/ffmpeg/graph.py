@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capcut_mate.agent.exporters.ffmpeg.draft import Draft, MediaSegment, Placement, TextSegment
-from capcut_mate.agent.exporters.ffmpeg.media import MediaFile
+from capcut_mate.agent.exporters.ffmpeg.media import INPUT_WHITELIST, MediaFile
 
 # A draft's font size in pixels on a canvas whose short side is 1080: JianYing's default
 # size 15 comes out near 60 px. An approximation; JianYing publishes no conversion.
@@ -105,10 +105,10 @@ def _filter_value(value: str | Path) -> str:
 def _input(segment: MediaSegment, file: MediaFile, fps: float) -> list[str]:
     shown = _seconds(segment.target.duration)
     if segment.material.kind == "photo":
-        return ["-loop", "1", "-framerate", _number(fps), "-t", shown, "-i", str(file.path)]
+        return [*INPUT_WHITELIST, "-loop", "1", "-framerate", _number(fps), "-t", shown, "-i", str(file.path)]
     read = _seconds(round(segment.target.duration * segment.speed))
     seek = ["-ss", _seconds(segment.source_start)] if segment.source_start else []
-    return [*seek, "-t", read, "-i", str(file.path)]
+    return [*INPUT_WHITELIST, *seek, "-t", read, "-i", str(file.path)]
 
 
 def _picture_filters(segment: MediaSegment, draft: Draft) -> list[str]:
