@@ -28,11 +28,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from capcut_mate.database.embedded import service_database
     from capcut_mate.database.migrations import upgrade_to_head
     from capcut_mate.server.local_agents import LocalAgentsPlan
-    from capcut_mate.server.serve import serve
+    from capcut_mate.server.serve import serve, serve_processes
 
+    if args.workers < 1:
+        raise SystemExit("capcut-mate serve: --workers must be at least 1")
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": settings.port if args.port is None else args.port}
     )
+    if args.workers > 1 and not settings.port:
+        raise SystemExit("capcut-mate serve: --workers needs a fixed port, not 0")
     plan = None
     if args.local_agents:
         exporter = args.exporter or ("command" if args.command else "ffmpeg")
@@ -44,7 +48,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         upgrade_to_head(dsn)
         where = f"embedded PostgreSQL in {settings.embedded_pgdata}" if not settings.database_url else "configured"
         logging.getLogger("capcut_mate").info("database: %s; schema at head", where)
-        asyncio.run(serve(settings, dsn, local_agents=plan))
+        if args.workers > 1:
+            serve_processes(settings, dsn, args.workers, local_agents=plan)
+        else:
+            asyncio.run(serve(settings, dsn, local_agents=plan))
     return 0
 
 
@@ -206,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the job service (migrates the database first)")
     serve.add_argument("--host", help="listen address (default CAPCUT_MATE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default CAPCUT_MATE_PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="service processes sharing the port (SO_REUSEPORT), e.g. one per core (default 1)")
     serve.add_argument("--local-agents", type=int, default=0, metavar="N",
                        help="also run N export agents on this machine (their tokens are made for them)")
     serve.add_argument("--exporter",

@@ -32,17 +32,28 @@ from capcut_mate.server.observability import METRICS
 JOB_ROUTE = r"/jobs/{job_id:\d+}"
 
 
-def _job_id(request: web.Request) -> int:
-    return job_id_param(request)
-
-
 async def claim(request: web.Request) -> web.Response:
     body = await parse_body(request, ClaimRequest)
-    agent, store, wakeups = request[AGENT], request.config_dict[STORE], request.config_dict[WAKEUPS]
+    agent, store = request[AGENT], request.config_dict[STORE]
     lease_seconds = request.config_dict[SETTINGS].lease_seconds
-    tags = sorted(set(agent.tags) | set(body.tags))
     await store.touch_agent(agent.id, version=body.version, hostname=body.hostname)
+    jobs = await _claim_waiting(request, body, lease_seconds)
+    for job in jobs:
+        claimed_at = job.lease_expires_at - timedelta(seconds=lease_seconds)
+        request.config_dict[METRICS].claim_wait.observe(max((claimed_at - job.run_after).total_seconds(), 0.0))
+    return model_response(ClaimResponse(jobs=[
+        ClaimedJob(id=job.id, attempt=job.attempt, draft_url=job.draft_url, draft_key=job.draft_key,
+                   priority=job.priority, requirements=job.requirements, lease_seconds=lease_seconds,
+                   lease_expires_at=format_timestamp(job.lease_expires_at))
+        for job in jobs
+    ]))
 
+
+async def _claim_waiting(request: web.Request, body: ClaimRequest, lease_seconds: int) -> list:
+    """Claim now, or wait up to body.wait seconds for a wake-up (or the poll timer) and
+    claim again. An agent that hangs up or is revoked while it waits takes nothing."""
+    agent, store, wakeups = request[AGENT], request.config_dict[STORE], request.config_dict[WAKEUPS]
+    tags = sorted(set(agent.tags) | set(body.tags))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + body.wait
     async with wakeups.waiting(tags) as waiter:
@@ -52,49 +63,24 @@ async def claim(request: web.Request) -> web.Response:
             if jobs or remaining <= 0 or wakeups.closing:
                 break
             await waiter.wait(min(remaining, wakeups.poll_interval))
-            if _hung_up(request) or await _revoked(store, agent):
-                break  # nobody would take these jobs up
+            if _hung_up(request) or not await store.agent_is_active(agent.id):
+                return []
     if jobs and _hung_up(request):
         for job in jobs:  # the answer cannot arrive: give them straight back
             await store.expire_lease_now(job.id, job.attempt, agent.name)
-        jobs = []
-    claim_wait = request.config_dict[METRICS].claim_wait
-    for job in jobs:
-        claimed_at = job.lease_expires_at - timedelta(seconds=lease_seconds)
-        claim_wait.observe(max((claimed_at - job.run_after).total_seconds(), 0.0))
-    return model_response(
-        ClaimResponse(
-            jobs=[
-                ClaimedJob(
-                    id=job.id,
-                    attempt=job.attempt,
-                    draft_url=job.draft_url,
-                    draft_key=job.draft_key,
-                    priority=job.priority,
-                    requirements=job.requirements,
-                    lease_seconds=lease_seconds,
-                    lease_expires_at=format_timestamp(job.lease_expires_at),
-                )
-                for job in jobs
-            ]
-        )
-    )
+        return []
+    return jobs
 
 
 def _hung_up(request: web.Request) -> bool:
     return request.transport is None or request.transport.is_closing()
 
 
-async def _revoked(store, agent) -> bool:
-    """Revoked while its claim waited? (Its token was checked when the claim began.)"""
-    return not await store.agent_is_active(agent.id)
-
-
 async def report_progress(request: web.Request) -> web.Response:
     body = await parse_body(request, ProgressRequest)
     agent, store = request[AGENT], request.config_dict[STORE]
     ack = await store.report_progress(
-        _job_id(request),
+        job_id_param(request),
         body.attempt,
         agent.name,
         progress=body.progress,
@@ -108,7 +94,7 @@ async def report_progress(request: web.Request) -> web.Response:
 
 
 async def upload_video(request: web.Request) -> web.Response:
-    job_id, attempt = _job_id(request), parse_query(request, VideoUploadQuery).attempt
+    job_id, attempt = job_id_param(request), parse_query(request, VideoUploadQuery).attempt
     agent, store, videos = request[AGENT], request.config_dict[STORE], request.config_dict[VIDEO_STORE]
     await store.fenced_job(job_id, attempt, agent.name)  # 404 / 409 before reading a byte
     name = await videos.save(job_id, attempt, request.content)
@@ -121,7 +107,7 @@ async def upload_video(request: web.Request) -> web.Response:
 
 async def complete(request: web.Request) -> web.Response:
     body = await parse_body(request, CompleteRequest)
-    store, job_id = request.config_dict[STORE], _job_id(request)
+    store, job_id = request.config_dict[STORE], job_id_param(request)
     outcome = await store.complete(job_id, body.attempt, request[AGENT].name, video_url=body.video_url)
     if outcome.status is JobStatus.COMPLETED and not outcome.repeat:
         durations = await store.stage_durations_of_attempt(job_id, body.attempt)
@@ -132,7 +118,7 @@ async def complete(request: web.Request) -> web.Response:
 async def fail(request: web.Request) -> web.Response:
     body = await parse_body(request, FailRequest)
     outcome = await request.config_dict[STORE].fail(
-        _job_id(request), body.attempt, request[AGENT].name, error_message=body.error_message,
+        job_id_param(request), body.attempt, request[AGENT].name, error_message=body.error_message,
         retryable=body.retryable,
     )
     if outcome.retry_at is not None:

@@ -55,10 +55,6 @@ def agent_view(agent: AgentSummary) -> AgentView:
     )
 
 
-def _job_id(request: web.Request) -> int:
-    return job_id_param(request)
-
-
 async def list_jobs(request: web.Request) -> web.Response:
     query = parse_query(request, JobListQuery)
     jobs = await request.config_dict[STORE].list_jobs(
@@ -73,7 +69,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 async def get_job(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
-    job = await store.require_job(_job_id(request))
+    job = await store.require_job(job_id_param(request))
     events = await store.job_events(job.id)
     return model_response(
         JobDetail(
@@ -84,14 +80,14 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 async def cancel_job(request: web.Request) -> web.Response:
-    job = await request.config_dict[STORE].cancel_job(_job_id(request))
+    job = await request.config_dict[STORE].cancel_job(job_id_param(request))
     request.config_dict[METRICS].cancels.inc()
     return model_response(job_view(job))
 
 
 async def retry_job(request: web.Request) -> web.Response:
     job, created = await request.config_dict[STORE].retry(
-        _job_id(request), max_attempts=request.config_dict[SETTINGS].max_attempts
+        job_id_param(request), max_attempts=request.config_dict[SETTINGS].max_attempts
     )
     return model_response(RetryResult(job=job_view(job), created=created))
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -18,9 +21,17 @@ log = logging.getLogger("capcut_mate.server")
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs [%{X-Request-ID}o]'
 
 
-async def serve(settings: Settings, dsn: str, *, local_agents: LocalAgentsPlan | None = None) -> None:
-    """Serve until SIGTERM or SIGINT. Local agents drain first, while the service still
-    answers them; then the service stops."""
+async def serve(
+    settings: Settings,
+    dsn: str,
+    *,
+    local_agents: LocalAgentsPlan | None = None,
+    reuse_port: bool = False,
+    parent_pid: int | None = None,
+    on_listening: Callable[[], object] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT (or, given `parent_pid`, until that process is gone).
+    Local agents drain first, while the service still answers them; then the service stops."""
     app = create_app(settings, dsn)
     runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=10)
     await runner.setup()
@@ -28,10 +39,13 @@ async def serve(settings: Settings, dsn: str, *, local_agents: LocalAgentsPlan |
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(parent_pid, stop)) if parent_pid else None
     agents: LocalAgents | None = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
         await site.start()
+        if on_listening:
+            on_listening()
         print(f"capcut-mate serving on http://{settings.host}:{settings.port}", flush=True)
         if local_agents and local_agents.count:
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
@@ -40,6 +54,50 @@ async def serve(settings: Settings, dsn: str, *, local_agents: LocalAgentsPlan |
         await stop.wait()
         log.info("stopping")
     finally:
+        if orphan_watch:
+            orphan_watch.cancel()
         if agents:
             await agents.stop()
         await runner.cleanup()
+
+
+def serve_processes(settings: Settings, dsn: str, workers: int, *, local_agents: LocalAgentsPlan | None = None) -> None:
+    """`workers` service processes on one port (SO_REUSEPORT: the kernel spreads new
+    connections among them), so one service uses every core. This process is the first
+    and runs the local agents; on its way out it stops the others (SIGTERM: each drains as
+    a lone service would). Each process has its own pool, reaper and LISTEN connection, as
+    separately started processes would."""
+    context = multiprocessing.get_context("spawn")
+    listening = [context.Event() for _ in range(1, workers)]
+    others = [
+        context.Process(target=_worker, args=(settings, dsn, os.getpid(), ready), name=f"capcut-mate-worker-{n}")
+        for n, ready in enumerate(listening, start=1)
+    ]
+    for process in others:
+        process.start()
+    try:
+        # The others listen before this one does, so that once this process announces it
+        # serves, every process takes connections.
+        for ready, process in zip(listening, others):
+            while not ready.wait(0.5):
+                if not process.is_alive():
+                    raise SystemExit(f"capcut-mate serve: worker {process.name} exited with {process.exitcode}")
+        asyncio.run(serve(settings, dsn, local_agents=local_agents, reuse_port=True))
+    finally:
+        for process in others:
+            process.terminate()
+        for process in others:
+            process.join(30)
+
+
+def _worker(settings: Settings, dsn: str, parent_pid: int, listening) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings, dsn, reuse_port=True, parent_pid=parent_pid, on_listening=listening.set))
+
+
+async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    """A worker whose first process died without stopping it (SIGKILL) stops by itself."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1.0)
+    log.warning("the first service process is gone; stopping")
+    stop.set()
