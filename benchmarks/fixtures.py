@@ -45,8 +45,8 @@ async def fill_pending(dsn: str, count: int, prefix: str, *, requirements: tuple
 
 
 # One finished job: created, claimed, a progress event per stage (as many as fit in
-# events_per_job), then completed (nine in ten) or failed. Times spread over the last
-# HISTORY_DAYS days; each job ran from half a minute to six minutes.
+# events_per_job), then completed (nine in ten) or failed. Times spread evenly over the
+# last HISTORY_DAYS days; each job ran from half a minute to six minutes.
 _FILL_JOBS = """
 INSERT INTO video_jobs (draft_url, draft_key, status, progress, stage, video_url, error_message, attempt,
                         max_attempts, agent, created_at, started_at, completed_at, updated_at, stage_started_at,
@@ -61,7 +61,9 @@ SELECT $1 || $2 || '-' || g, $2 || '-' || g,
        created, created + interval '2 seconds', created + run, created + run, created + run, created
 FROM (
     SELECT g, g % 10 = 0 AS failed,
-           now() - interval '10 minutes' - make_interval(days => $7) * random() AS created,
+           -- In id order, as a real history is written: the rows of a time window sit
+           -- together on disk, as the reports that read one expect.
+           now() - interval '10 minutes' - make_interval(days => $7) * (1 - g / $3::float8) AS created,
            make_interval(secs => 30 + random() * 330) AS run
     FROM generate_series(1, $3::integer) AS g
 ) AS fresh
@@ -81,6 +83,7 @@ SELECT j.id,
 FROM video_jobs AS j
 CROSS JOIN generate_series(0, $3 - 1) AS k
 WHERE j.id BETWEEN $1 AND $2
+ORDER BY j.id, k  -- in time order, as events are appended
 """
 
 

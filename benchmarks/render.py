@@ -2,7 +2,7 @@
 
     python -m benchmarks.render [--quick]
 
-Builds a 60-second 1080p draft (10 seconds with --quick): a test card, a photo and the
+Builds a 60-second 1080p draft (4 seconds with --quick): a test card, a photo and the
 test card again on the main track, a picture-in-picture at 1.5× speed above it, a tone and
 a caption. Then times, for the same draft:
 
@@ -121,7 +121,7 @@ async def _export_through(http: aiohttp.ClientSession, service_url: str, draft_u
 
 
 async def measure(quick: bool) -> list[dict]:
-    seconds = 10 if quick else 60
+    seconds = 4 if quick else 60
     with tempfile.TemporaryDirectory(prefix="capcut-mate-bench-") as scratch_name:
         scratch = Path(scratch_name)
         draft = build_draft(scratch / "drafts" / "bench", seconds)
@@ -150,7 +150,7 @@ def _fresh(folder: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.render", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a 10-second draft instead of 60 seconds")
+    parser.add_argument("--quick", action="store_true", help="a 4-second draft instead of 60 seconds")
     for row in run(parser.parse_args().quick):
         print(json.dumps(row, ensure_ascii=False))
 

@@ -10,6 +10,9 @@ from datetime import UTC
 from capcut_mate import __version__
 from capcut_mate.settings import Settings
 
+# Connections of a one-off command's pool: `report` runs its five queries side by side.
+COMMAND_CONNECTIONS = 5
+
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
@@ -70,18 +73,20 @@ def _with_store(settings: Settings, work):
     import asyncio
 
     from capcut_mate.database.embedded import service_database
-    from capcut_mate.database.migrations import upgrade_to_head
+    from capcut_mate.database.migrations import HEAD_REVISION, upgrade_to_head
     from capcut_mate.database.store import Store
 
     async def run(dsn: str):
-        store = await Store.open(dsn, pool_size=2)
+        store = await Store.open(dsn, pool_size=COMMAND_CONNECTIONS)
         try:
+            # Already at head, as it nearly always is: no need to load alembic at all.
+            if await store.schema_revision() != HEAD_REVISION:
+                await asyncio.to_thread(upgrade_to_head, dsn)
             return await work(store)
         finally:
             await store.close()
 
     with service_database(settings.database_url, settings.embedded_pgdata) as dsn:
-        upgrade_to_head(dsn)
         return asyncio.run(run(dsn))
 
 
