@@ -36,8 +36,11 @@ async def test_twenty_drafts_through_four_agents(farm: Farm):
     drafts = [draft(f"e2e-{n}") for n in range(20)]
     for url in drafts:
         await farm.submit(service, url)
-    for n in range(4):  # after the submits, so that polling starts before any job does
-        await farm.start_agent(f"agent-{n}", service, stage_seconds=0.5)
+    # After the submits, so that polling starts before any job does. Each stage lasts a
+    # second: a round of 20 polls took over half a second on a loaded CI machine, and a
+    # client that polls slower than the stages change cannot see each one.
+    for n in range(4):
+        await farm.start_agent(f"agent-{n}", service, stage_seconds=1.0)
 
     seen: dict[str, list[tuple[str, int, str]]] = {url: [] for url in drafts}
     deadline = time.monotonic() + 120
