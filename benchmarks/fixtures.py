@@ -70,20 +70,41 @@ FROM (
 """
 
 _FILL_EVENTS = """
-INSERT INTO job_events (job_id, at, from_status, to_status, progress, stage, attempt, agent, message)
+WITH shape AS (
+    -- The same for every job: event k's stage (an index into the stage arrays, for the
+    -- events in processing), and, on an event that ends a stage, the stage it ends and the
+    -- event that began it, as the history trigger records them.
+    SELECT k, stage_index,
+           k >= 2 AND (k = $3 - 1 OR stage_index <> lag(stage_index) OVER by_k) AS ends_stage,
+           lag(stage_index) OVER by_k AS ended_index,
+           lag(stage_began) OVER by_k AS ended_began
+    FROM (
+        SELECT k, stage_index, min(k) OVER (PARTITION BY stage_index) AS stage_began
+        FROM (
+            SELECT k, CASE WHEN k BETWEEN 1 AND $3 - 2 THEN 1 + (k - 1) * 6 / ($3 - 2) END AS stage_index
+            FROM generate_series(0, $3 - 1) AS k
+        ) AS indexed
+    ) AS began
+    WINDOW by_k AS (ORDER BY k)
+)
+INSERT INTO job_events (job_id, at, from_status, to_status, progress, stage, attempt, agent, message,
+                        left_stage, left_stage_progress, left_stage_entered_at)
 SELECT j.id,
-       j.created_at + (j.completed_at - j.created_at) * k / ($3 - 1),
-       CASE WHEN k = 0 THEN NULL WHEN k = 1 THEN 'pending' ELSE 'processing' END::job_status,
-       CASE WHEN k = 0 THEN 'pending' WHEN k < $3 - 1 THEN 'processing' ELSE j.status END::job_status,
-       CASE WHEN k = 0 THEN 0 WHEN k = $3 - 1 THEN j.progress ELSE ($4::integer[])[1 + (k - 1) * 6 / ($3 - 2)] END,
-       CASE WHEN k = 0 THEN $6 WHEN k = $3 - 1 THEN j.stage ELSE ($5::text[])[1 + (k - 1) * 6 / ($3 - 2)] END,
-       CASE WHEN k = 0 THEN 0 ELSE 1 END,
-       CASE WHEN k = 0 THEN NULL ELSE j.agent END,
-       CASE WHEN k = $3 - 1 THEN coalesce(j.video_url, j.error_message) END
+       j.created_at + (j.completed_at - j.created_at) * s.k / ($3 - 1),
+       CASE WHEN s.k = 0 THEN NULL WHEN s.k = 1 THEN 'pending' ELSE 'processing' END::job_status,
+       CASE WHEN s.k = 0 THEN 'pending' WHEN s.k < $3 - 1 THEN 'processing' ELSE j.status END::job_status,
+       CASE WHEN s.k = 0 THEN 0 WHEN s.k = $3 - 1 THEN j.progress ELSE ($4::integer[])[s.stage_index] END,
+       CASE WHEN s.k = 0 THEN $6 WHEN s.k = $3 - 1 THEN j.stage ELSE ($5::text[])[s.stage_index] END,
+       CASE WHEN s.k = 0 THEN 0 ELSE 1 END,
+       CASE WHEN s.k = 0 THEN NULL ELSE j.agent END,
+       CASE WHEN s.k = $3 - 1 THEN coalesce(j.video_url, j.error_message) END,
+       CASE WHEN s.ends_stage THEN ($5::text[])[s.ended_index] END,
+       CASE WHEN s.ends_stage THEN ($4::integer[])[s.ended_index] END,
+       CASE WHEN s.ends_stage THEN j.created_at + (j.completed_at - j.created_at) * s.ended_began / ($3 - 1) END
 FROM video_jobs AS j
-CROSS JOIN generate_series(0, $3 - 1) AS k
+CROSS JOIN shape AS s
 WHERE j.id BETWEEN $1 AND $2
-ORDER BY j.id, k  -- in time order, as events are appended
+ORDER BY j.id, s.k  -- in time order, as events are appended
 """
 
 

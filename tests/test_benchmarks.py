@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
+from collections import defaultdict
 from pathlib import Path
 
+import asyncpg
+
+from capcut_mate.database.migrations import upgrade_to_head
 from capcut_mate.database.store import QUERIES
+from support.history import expected_stage_durations, expected_stage_endings, recorded_stage_endings
+from support.postgres import throwaway_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ sits beside tests/, not installed
-from benchmarks import lifecycle, profiles  # noqa: E402
+from benchmarks import fixtures, lifecycle, profiles  # noqa: E402
 from benchmarks.__main__ import notes, table  # noqa: E402
 from benchmarks.harness import Row  # noqa: E402
 
@@ -42,3 +49,28 @@ def test_a_profile_summary_names_the_functions_with_the_most_samples(tmp_path: P
     summary = profiles.summarize(stacks, top=2)
     assert "40 samples" in summary
     assert " 75.0%  query (c.py:3)" in summary and "100.0%  handler (b.py:2)" in summary
+
+
+def test_the_benchmark_history_reads_like_one_the_service_wrote(postgres_url):
+    """fill_history writes events past the triggers; its stage endings must be the ones the
+    history trigger would have written, or the report benchmark measures another query."""
+
+    async def read(dsn: str):
+        connection = await asyncpg.connect(dsn)
+        try:
+            events = defaultdict(list)
+            for row in await connection.fetch("SELECT * FROM capcut_mate.job_events ORDER BY id"):
+                events[row["job_id"]].append(dict(row))
+            stages = {tuple(r) for r in await connection.fetch("SELECT * FROM capcut_mate.stage_durations")}
+            return events, stages
+        finally:
+            await connection.close()
+
+    with throwaway_database(postgres_url) as dsn:
+        upgrade_to_head(dsn)
+        asyncio.run(fixtures.fill_history(dsn, 30, 10))
+        events, stages = asyncio.run(read(dsn))
+    assert sum(len(timeline) for timeline in events.values()) == 300
+    assert recorded_stage_endings(events) == expected_stage_endings(events)
+    assert stages == expected_stage_durations(events)
+    assert len(stages) == 30 * 6

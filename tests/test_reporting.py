@@ -16,6 +16,8 @@ import asyncpg
 from capcut_mate.database.store import Store
 from capcut_mate.protocol.jobs import STAGES
 from support.agents import register_agent
+from support.history import expected_stage_durations, expected_stage_endings, recorded_stage_endings
+from support.postgres import throwaway_database
 from support.processes import command_env, run_command
 
 LEASE_LOST_NOTE = "租约到期，代理未按时汇报"
@@ -111,24 +113,6 @@ def expected_job_history(jobs, events) -> set[tuple]:
     return rows
 
 
-def expected_stage_durations(events) -> set[tuple]:
-    segments: dict[tuple, list] = defaultdict(list)
-    for timeline in events.values():
-        for event, following in zip(timeline, timeline[1:] + [None]):
-            if event["to_status"] == "processing":
-                key = (event["job_id"], event["attempt"], event["agent"], event["stage"])
-                segments[key].append((event["progress"], event["at"], following["at"] if following else None))
-    rows = set()
-    for key, parts in segments.items():
-        open_ended = any(end is None for _, _, end in parts)
-        rows.add((
-            *key, min(p for p, _, _ in parts), min(start for _, start, _ in parts),
-            None if open_ended else max(end for _, _, end in parts),
-            None if open_ended else sum((end - start for _, start, end in parts), timedelta()),
-        ))
-    return rows
-
-
 def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -185,6 +169,9 @@ async def test_every_view_matches_the_history_it_reads(store: Store):
 
     stages = {tuple(r) for r in await store.pool.fetch("SELECT * FROM stage_durations")}
     assert stages == expected_stage_durations(events)
+    # What the view reads: the event that ends a stage names it (the history trigger).
+    assert recorded_stage_endings(events) == expected_stage_endings(events)
+    assert sum(ending[0] is not None for ending in recorded_stage_endings(events).values()) == 26
 
     throughput = {tuple(r) for r in await store.pool.fetch("SELECT * FROM throughput_hourly")}
     assert throughput == expected_throughput(jobs)
@@ -355,3 +342,37 @@ async def test_two_processes_making_the_same_partitions_at_once_both_succeed(sto
         assert sorted(await asyncio.gather(make(), make())) == [0, 2]
     finally:
         await store.pool.execute("DROP TABLE IF EXISTS job_events_2032_01, job_events_2032_02")
+
+
+def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgres_url):
+    """Revision 0006 records stage endings on the events; the history written before it
+    gets them from the event order, and the views read the same as before the upgrade."""
+    from alembic import command
+
+    from capcut_mate.database.migrations import alembic_config
+
+    async def on_store(dsn: str, work):
+        store = await Store.open(dsn, pool_size=4)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    async def write_history(store: Store):
+        await build_history(store)
+        return {tuple(r) for r in await store.pool.fetch("SELECT * FROM stage_durations")}
+
+    async def read_back(store: Store):
+        stages = {tuple(r) for r in await store.pool.fetch("SELECT * FROM stage_durations")}
+        return stages, *(await read_history(store))[:2]
+
+    with throwaway_database(postgres_url) as dsn:
+        command.upgrade(alembic_config(dsn), "0005")
+        before = asyncio.run(on_store(dsn, write_history))
+        command.upgrade(alembic_config(dsn), "head")
+        after, jobs, events = asyncio.run(on_store(dsn, read_back))
+    assert after == before == expected_stage_durations(events)
+    assert recorded_stage_endings(events) == expected_stage_endings(events)
+    # The job still running carries its stage's first progress, for when it leaves it.
+    (running,) = [job for job in jobs if job["status"] == "processing"]
+    assert running["stage_start_progress"] == 50

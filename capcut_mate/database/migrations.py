@@ -14,7 +14,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # (head_revision(), which tests/test_state_machine.py keeps in step with this), so that a
 # command on a database already at head need not import alembic and SQLAlchemy: about half
 # a second of `capcut-mate report`'s start.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 def alembic_config(dsn: str) -> Config:
@@ -50,3 +50,25 @@ def head_revision() -> str:
     head = script.get_current_head()
     assert head is not None
     return head
+
+
+def functions_as_created_in(revision_file: str, *functions: str) -> list[str]:
+    """The CREATE statements of the named functions as an earlier revision made them, made
+    into CREATE OR REPLACE: a downgrade that redefined them goes back with these, so each
+    definition is written once, in the revision that introduced it."""
+    import importlib.util
+
+    path = MIGRATIONS_DIR / "versions" / revision_file
+    spec = importlib.util.spec_from_file_location(f"capcut_mate_revision_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = [
+        statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        for name in functions
+        for statement in module.UPGRADE
+        if statement.lstrip().startswith(f"CREATE FUNCTION capcut_mate.{name}(")
+        or f"\n    CREATE FUNCTION capcut_mate.{name}(" in statement
+    ]
+    if len(found) != len(functions):
+        raise RuntimeError(f"{revision_file} does not create each of {functions}")
+    return found

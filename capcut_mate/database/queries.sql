@@ -342,7 +342,8 @@ SELECT threshold,
        extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY duration))::float8 AS p50_seconds,
        extract(epoch FROM percentile_cont(0.95) WITHIN GROUP (ORDER BY duration))::float8 AS p95_seconds
 FROM (
-    SELECT (SELECT max(t) FROM unnest($2::integer[]) AS t WHERE t <= s.progress) AS threshold, s.duration
+    -- The highest threshold at or below the stage's progress ($2 is in ascending order).
+    SELECT ($2::integer[])[width_bucket(s.progress, $2::integer[])] AS threshold, s.duration
     FROM stage_durations_since($1) AS s
     WHERE s.duration IS NOT NULL
 ) AS finished

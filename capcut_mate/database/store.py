@@ -496,7 +496,7 @@ class Store:
         sections = {
             "jobs": (QUERIES["report_jobs"], since),
             "throughput": (QUERIES["report_throughput"], since),
-            "stages": (QUERIES["report_stages"], since, list(STAGES)),
+            "stages": (QUERIES["report_stages"], since, sorted(STAGES)),
             "agents": (QUERIES["report_agents"], since),
             "failures": (QUERIES["report_failures"], since, failures),
         }
@@ -505,7 +505,7 @@ class Store:
 
     async def stage_means(self, since: datetime) -> dict[int, tuple[int, float]]:
         """Per standard stage: (samples, mean seconds) of stages finished since `since`."""
-        records = await self._fetch(QUERIES["report_stages"], since, list(STAGES))
+        records = await self._fetch(QUERIES["report_stages"], since, sorted(STAGES))
         return {r["threshold"]: (r["samples"], r["mean_seconds"]) for r in records}
 
     async def stage_durations_of_attempt(self, job_id: int, attempt: int) -> list[tuple[int, float]]:

@@ -17,10 +17,9 @@ Revises: 0004
 Create Date: 2026-11-22
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from capcut_mate.database.migrations import functions_as_created_in
 
 revision = "0005"
 down_revision = "0004"
@@ -92,19 +91,6 @@ UPGRADE = [
 ]
 
 
-def _definitions_of_0003(*functions: str) -> list[str]:
-    """The named functions as revision 0003 created them, to go back to."""
-    spec = importlib.util.spec_from_file_location("reporting_0003", Path(__file__).with_name("0003_reporting.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [
-        statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-        for statement in module.UPGRADE
-        for name in functions
-        if statement.lstrip().startswith(f"CREATE FUNCTION capcut_mate.{name}(")
-    ]
-
-
 def upgrade() -> None:
     for statement in UPGRADE:
         op.execute(statement)
@@ -112,5 +98,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP INDEX capcut_mate.job_events_claims")
-    for statement in _definitions_of_0003("job_history_since", "agent_stats_since"):
+    for statement in functions_as_created_in("0003_reporting.py", "job_history_since", "agent_stats_since"):
         op.execute(statement)
