@@ -13,6 +13,12 @@ Every REPORT_EVERY seconds it prints the jobs done, the invariant violations
 tuples of video_jobs and job_events, and each service's resident memory; the last two
 must stay flat (where the server runs with autovacuum off, the soak vacuums every
 VACUUM_EVERY seconds in its place, and says so). Exits 1 if any invariant was ever violated. Printed, not run in CI.
+
+Resident memory rises for a while whatever the code does (the allocator keeps what it
+freed, and reuses it). With --trace-heap the services run with allocation tracing on and
+each reading also prints what Python holds (a heap snapshot per service, on SIGUSR1):
+a leak grows there; an allocator's settling does not. Tracing and its snapshots take
+memory of their own: read resident memory from a run without it.
 """
 
 from __future__ import annotations
@@ -20,15 +26,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
+import signal
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import aiohttp
 
 from benchmarks import fixtures, harness
 from capcut_mate.database.store import Store
+from capcut_mate.server.serve import HEAP_SNAPSHOTS
 from support.farm import Farm
 
 AGENTS = 32
@@ -39,6 +49,8 @@ KILL_EVERY = 15.0
 CANCEL_EVERY = 5.0
 REPORT_EVERY = 30.0
 VACUUM_EVERY = 60.0  # autovacuum's default naptime
+# One frame: enough for the total, and quick to snapshot (the service pauses meanwhile).
+TRACE_FRAMES = "1"
 
 _DEAD_TUPLES = """
 SELECT coalesce(sum(n_dead_tup) FILTER (WHERE relname = 'video_jobs'), 0) AS video_jobs,
@@ -48,8 +60,9 @@ FROM pg_stat_user_tables WHERE schemaname = 'capcut_mate'
 
 
 class Soak:
-    def __init__(self, farm: Farm, store: Store, deadline: float, report_every: float):
+    def __init__(self, farm: Farm, store: Store, deadline: float, report_every: float, trace_heap: bool = False):
         self.farm, self.store = farm, store
+        self.trace_heap = trace_heap
         self.deadline, self.report_every = deadline, report_every
         self.services = []
         self.submitted: list[str] = []
@@ -61,7 +74,13 @@ class Soak:
         return time.monotonic() < self.deadline
 
     async def start(self, services: int, agents: int) -> None:
-        self.services = [self.farm.start_service(lease_seconds=str(LEASE_SECONDS)) for _ in range(services)]
+        # Tracing, when asked, in the services only (agents inherit the environment).
+        if self.trace_heap:
+            os.environ["PYTHONTRACEMALLOC"] = TRACE_FRAMES
+        try:
+            self.services = [self.farm.start_service(lease_seconds=str(LEASE_SECONDS)) for _ in range(services)]
+        finally:
+            os.environ.pop("PYTHONTRACEMALLOC", None)
         for n in range(agents):
             await self._start_agent(n)
 
@@ -130,8 +149,12 @@ class Soak:
             "dead_events": dead["job_events"],
             "rss": [harness.rss_mb(service.process.pid) for service in self.services],
         }
+        if self.trace_heap:
+            reading["heap"] = await asyncio.gather(*(self._python_heap_mb(s.process.pid) for s in self.services))
         self.readings.append(reading)
         rss = " ".join(f"{mb:.0f}" for mb in reading["rss"])
+        if self.trace_heap:
+            rss += "  Python heap MB " + " ".join(f"{mb:.1f}" for mb in reading["heap"])
         print(f"{reading['elapsed']:6.0f} s  jobs done {reading['done']:6d} (completed {statuses['completed']}, "
               f"failed {statuses['failed']}, pending {statuses['pending']}, processing {statuses['processing']})  "
               f"violations {reading['violations']}  dead tuples video_jobs {reading['dead_jobs']} "
@@ -141,14 +164,30 @@ class Soak:
             print(f"    {violation}", flush=True)
         return reading
 
+    async def _python_heap_mb(self, pid: int) -> float:
+        """What the service's Python holds now: it writes a tracemalloc snapshot on SIGUSR1."""
+        folder = self.farm.tmp_path / "service-data" / HEAP_SNAPSHOTS
+        before = set(folder.glob(f"{pid}-*.tracemalloc")) if folder.exists() else set()
+        os.kill(pid, signal.SIGUSR1)
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            written = set(folder.glob(f"{pid}-*.tracemalloc")) - before if folder.exists() else set()
+            if written:
+                (path,) = written
+                snapshot = await asyncio.to_thread(tracemalloc.Snapshot.load, str(path))
+                path.unlink()
+                return sum(trace.size for trace in snapshot.traces) / 1e6
+        raise RuntimeError(f"service {pid} wrote no heap snapshot in 60 s")
 
-async def soak(dsn: str, scratch: Path, minutes: float, agents: int, services: int, report_every: float) -> int:
+
+async def soak(dsn: str, scratch: Path, minutes: float, agents: int, services: int, report_every: float,
+               trace_heap: bool = False) -> int:
     store = await Store.open(dsn, pool_size=4)
     farm = Farm(scratch, dsn, store)
     try:
         started = time.monotonic()
         print(f"starting {services} service process(es) and {agents} agent processes…", flush=True)
-        soak = Soak(farm, store, started + minutes * 60, report_every)
+        soak = Soak(farm, store, started + minutes * 60, report_every, trace_heap)
         await soak.start(services, agents)
         print(f"running for {minutes:g} min (lease {LEASE_SECONDS} s, a kill every {KILL_EVERY:g} s, "
               f"a cancel every {CANCEL_EVERY:g} s)", flush=True)
@@ -167,9 +206,13 @@ async def soak(dsn: str, scratch: Path, minutes: float, agents: int, services: i
 
 def _summary(readings: list[dict], last: dict) -> int:
     first = readings[0]
+    heap = ""
+    if "heap" in last:
+        heap = (f"; Python heap MB {' '.join(f'{mb:.1f}' for mb in first['heap'])} → "
+                f"{' '.join(f'{mb:.1f}' for mb in last['heap'])}")
     print(f"\n{last['done']} jobs done; dead tuples video_jobs {first['dead_jobs']} → {last['dead_jobs']}, "
           f"job_events {first['dead_events']} → {last['dead_events']}; service RSS MB "
-          f"{' '.join(f'{mb:.0f}' for mb in first['rss'])} → {' '.join(f'{mb:.0f}' for mb in last['rss'])}")
+          f"{' '.join(f'{mb:.0f}' for mb in first['rss'])} → {' '.join(f'{mb:.0f}' for mb in last['rss'])}{heap}")
     worst = max(reading["violations"] for reading in readings)
     print("invariants held throughout" if worst == 0 else f"INVARIANTS VIOLATED (up to {worst} at once)")
     return 0 if worst == 0 else 1
@@ -183,9 +226,12 @@ def main() -> int:
                         help=f"service processes (default {SERVICES})")
     parser.add_argument("--report-every", type=float, default=REPORT_EVERY, metavar="SECONDS",
                         help=f"seconds between readings (default {REPORT_EVERY:g})")
+    parser.add_argument("--trace-heap", action="store_true",
+                        help="run the services with allocation tracing and print what Python holds at each reading")
     args = parser.parse_args()
     with harness.fresh_database() as dsn, harness.scratch_dir("soak") as scratch:
-        return asyncio.run(soak(dsn, scratch, args.minutes, args.agents, args.services, args.report_every))
+        return asyncio.run(soak(dsn, scratch, args.minutes, args.agents, args.services, args.report_every,
+                                args.trace_heap))
 
 
 if __name__ == "__main__":

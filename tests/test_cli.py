@@ -118,3 +118,32 @@ def _postmaster_running(pgdata: Path) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_traced_service_writes_a_heap_snapshot_on_sigusr1(database_url, tmp_path: Path):
+    """Chasing memory in production: start with PYTHONTRACEMALLOC, send SIGUSR1, read the
+    snapshot with tracemalloc."""
+    import signal
+    import time
+    import tracemalloc
+
+    data_dir = tmp_path / "data"
+    env = {**command_env(database_url=database_url, data_dir=str(data_dir)), "PYTHONTRACEMALLOC": "5"}
+    service = ServiceProcess(env, tmp_path / "serve.log").wait_ready()
+    try:
+        assert post(f"{service.url}/v1/gen_video", {"draft_url": DRAFT})[0] == 200
+        service.process.send_signal(signal.SIGUSR1)
+        folder = data_dir / "heap-snapshots"
+        deadline = time.monotonic() + 30
+        while not list(folder.glob("*.tracemalloc")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (path,) = folder.glob("*.tracemalloc")
+        assert path.name.startswith(f"{service.process.pid}-")
+        snapshot = tracemalloc.Snapshot.load(str(path))
+        traced = {frame.filename for trace in snapshot.traces for frame in trace.traceback}
+        assert any("capcut_mate" in filename for filename in traced)
+        assert snapshot.traceback_limit == 5
+        # It keeps serving.
+        assert post(f"{service.url}/v1/gen_video_status", {"draft_url": DRAFT})[0] == 200
+    finally:
+        assert service.stop() == 0
