@@ -12,6 +12,7 @@ from capcut_mate.server import agent_api, client_api, observability, operations_
 from capcut_mate.server.claim_wakeups import ClaimWakeups
 from capcut_mate.server.client_guard import CLIENT_GUARD, ClientGuard
 from capcut_mate.server.eta import ETA, EtaEstimator
+from capcut_mate.server.freed_memory import give_back_freed_memory
 from capcut_mate.server.http import ERRORS_AS_200, MAX_BODY_BYTES, envelope_errors, stamp_request_id
 from capcut_mate.server.keys import OPENAPI_DOCUMENT, SETTINGS, STORE, VIDEO_STORE, WAKEUPS
 from capcut_mate.server.lease_reaper import run_lease_reaper
@@ -61,6 +62,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
             asyncio.create_task(run_lease_reaper(store, settings, app[METRICS]), name="lease-reaper"),
             asyncio.create_task(run_maintenance(store, settings), name="maintenance"),
             asyncio.create_task(app[ETA].keep_fresh(store), name="eta"),
+            asyncio.create_task(give_back_freed_memory(), name="freed-memory"),
         ]
         yield
         for task in tasks:

@@ -1,0 +1,48 @@
+"""Giving memory the service freed back to the operating system.
+
+glibc's malloc keeps freed memory for reuse and, by itself, returns only the top of its
+heap. A long-running service's resident size then creeps up with nothing leaked: in the
+soak, Python's own heap stayed at 57 MB (tracemalloc) while RSS rose 91 → 100 MB in 13
+minutes, and one malloc_trim(0) gave 8 MB back at once. So every TRIM_INTERVAL_SECONDS the
+service asks malloc to return what it holds free: what the operating system, a container's
+memory limit and a dashboard see stays what the service uses. Where there is no
+malloc_trim (musl, macOS, Windows), this does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import sys
+from collections.abc import Callable
+
+log = logging.getLogger("capcut_mate.server.freed_memory")
+
+TRIM_INTERVAL_SECONDS = 60.0
+
+
+def malloc_trim() -> Callable[[], bool] | None:
+    """glibc's malloc_trim(0), or None where the C library has none. True when memory
+    was given back."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the process already runs on
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: bool(trim(0))
+
+
+async def give_back_freed_memory(interval: float = TRIM_INTERVAL_SECONDS) -> None:
+    trim = malloc_trim()
+    if trim is None:
+        log.debug("no malloc_trim in this C library; freed memory stays with malloc")
+        return
+    while True:
+        await asyncio.sleep(interval)
+        # In a thread: a trim walks every free page (~100 ms after freeing 200 MB here), and
+        # ctypes lets go of the GIL meanwhile, so the event loop keeps serving.
+        await asyncio.to_thread(trim)
