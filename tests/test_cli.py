@@ -147,3 +147,21 @@ def test_a_traced_service_writes_a_heap_snapshot_on_sigusr1(database_url, tmp_pa
         assert post(f"{service.url}/v1/gen_video_status", {"draft_url": DRAFT})[0] == 200
     finally:
         assert service.stop() == 0
+
+
+def test_an_untraced_service_survives_sigusr1_and_says_what_is_missing(database_url, tmp_path: Path):
+    import signal
+    import time
+
+    service = ServiceProcess(command_env(database_url=database_url, data_dir=str(tmp_path / "data")),
+                             tmp_path / "serve.log").wait_ready()
+    try:
+        service.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "PYTHONTRACEMALLOC" not in service.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "allocation tracing is off" in service.log()
+        assert post(f"{service.url}/v1/gen_video_status", {"draft_url": DRAFT})[0] in (200, 404)
+        assert not (tmp_path / "data" / "heap-snapshots").exists()
+    finally:
+        assert service.stop() == 0

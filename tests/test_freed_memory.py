@@ -29,4 +29,4 @@ def test_freed_memory_goes_back_to_the_operating_system():
     held = anonymous_resident_mb()
     assert trim()
     assert anonymous_resident_mb() < held - 50
-    assert len(kept) == 4000
+    del kept

@@ -82,6 +82,26 @@ async def build_history(store: Store) -> None:
     await store.cancel(draft("g"))
 
 
+async def build_wandering_job(store: Store) -> int:
+    """A job whose agent (render-1, registered) names its own stages and goes back to one,
+    is asked to cancel while it runs, and changes stage twice in one transaction; it fails
+    at the end, the cancel winning over its completion."""
+    job, _ = await store.submit(draft("wander"), requirements=["wander"])
+    claimed = await claim_for(store, "render-1", "wander")
+    for progress, stage in ((20, "渲染"), (30, "合成"), (40, "渲染")):
+        await store.report_progress(job.id, claimed.attempt, "render-1", progress=progress, stage=stage,
+                                    message=None, lease_seconds=30)
+        await asyncio.sleep(0.01)
+    await store.cancel(draft("wander"))
+    async with store.pool.acquire() as connection, connection.transaction():
+        for progress, stage in ((50, "打包"), (60, "上传")):
+            await connection.execute(
+                "UPDATE capcut_mate.video_jobs SET progress = $2, stage = $3 WHERE id = $1", job.id, progress, stage)
+    await asyncio.sleep(0.01)
+    await store.complete(job.id, claimed.attempt, "render-1", video_url="https://v.example.com/w.mp4")
+    return job.id
+
+
 async def read_history(store: Store) -> tuple[list[dict], dict[int, list[dict]], list[dict]]:
     jobs = [dict(r) for r in await store.pool.fetch("SELECT * FROM video_jobs ORDER BY id")]
     events: dict[int, list[dict]] = defaultdict(list)
@@ -188,6 +208,22 @@ async def test_every_view_matches_the_history_it_reads(store: Store):
     failures = {tuple(r) for r in await store.pool.fetch("SELECT * FROM failure_reasons")}
     assert failures == expected_failures(jobs)
     assert {(message, count) for message, count, _ in failures} == {(MISSING, 2), ("任务已取消", 1)}
+
+
+async def test_stage_visits_follow_the_event_order(store: Store):
+    await register_agent(store, "render-1")
+    wandering = await build_wandering_job(store)
+    _, events, _ = await read_history(store)
+
+    assert recorded_stage_endings(events) == expected_stage_endings(events)
+    stages = {tuple(r) for r in await store.pool.fetch("SELECT * FROM stage_durations")}
+    assert stages == expected_stage_durations(events)
+    visits = [(r["stage"], r["duration"]) for r in await store.pool.fetch(
+        "SELECT stage, duration FROM stage_durations WHERE job_id = $1 ORDER BY entered_at, left_at", wandering)]
+    assert [stage for stage, _ in visits] == ["开始处理", "渲染", "合成", "渲染", "打包", "上传"]
+    # 打包 began and ended in one transaction: a visit of no time, still a visit.
+    assert visits[4][1] == timedelta(0)
+    assert all(duration is not None for _, duration in visits)
 
 
 async def test_the_since_functions_keep_to_their_window(store: Store):
@@ -346,7 +382,8 @@ async def test_two_processes_making_the_same_partitions_at_once_both_succeed(sto
 
 def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgres_url):
     """Revision 0006 records stage endings on the events; the history written before it
-    gets them from the event order, and the views read the same as before the upgrade."""
+    gets them from the event order, and the views read the same as before the upgrade
+    (but for a stage visited twice, now a row per visit); and back down again."""
     from alembic import command
 
     from capcut_mate.database.migrations import alembic_config
@@ -360,6 +397,10 @@ def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgre
 
     async def write_history(store: Store):
         await build_history(store)
+        await build_wandering_job(store)
+        return await stage_rows(store)
+
+    async def stage_rows(store: Store):
         return {tuple(r) for r in await store.pool.fetch("SELECT * FROM stage_durations")}
 
     async def read_back(store: Store):
@@ -371,8 +412,15 @@ def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgre
         before = asyncio.run(on_store(dsn, write_history))
         command.upgrade(alembic_config(dsn), "head")
         after, jobs, events = asyncio.run(on_store(dsn, read_back))
-    assert after == before == expected_stage_durations(events)
+        command.downgrade(alembic_config(dsn), "0005")
+        after_downgrade = asyncio.run(on_store(dsn, stage_rows))
+    assert after == expected_stage_durations(events)
     assert recorded_stage_endings(events) == expected_stage_endings(events)
+    # Only the wandering job's return to 渲染 reads differently: 0005 summed the visits.
+    assert {row for row in after if row[3] != "渲染"} == {row for row in before if row[3] != "渲染"}
+    assert len([row for row in after if row[3] == "渲染"]) == 2
+    assert len([row for row in before if row[3] == "渲染"]) == 1
+    assert after_downgrade == before
     # The job still running carries its stage's first progress, for when it leaves it.
     (running,) = [job for job in jobs if job["status"] == "processing"]
     assert running["stage_start_progress"] == 50

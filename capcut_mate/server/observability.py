@@ -35,8 +35,8 @@ class ServiceMetrics:
             "capcut_mate_claim_wait_seconds", "From a job becoming claimable to its claim.", buckets=_SECONDS,
             registry=r)
         self.stage_duration = Histogram(
-            "capcut_mate_stage_duration_seconds", "Time in each stage, per completed attempt.", ["stage"],
-            buckets=_SECONDS, registry=r)
+            "capcut_mate_stage_duration_seconds", "Time in a stage, one observation per visit, of completed attempts.",
+            ["stage"], buckets=_SECONDS, registry=r)
         self.lease_expirations = Counter(
             "capcut_mate_lease_expirations_total", "Leases that ran out, by what became of the job.",
             ["outcome"], registry=r)

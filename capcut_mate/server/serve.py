@@ -45,8 +45,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if tracemalloc.is_tracing():
-        loop.add_signal_handler(signal.SIGUSR1, write_heap_snapshot, settings.data_dir / HEAP_SNAPSHOTS)
+    # Taken over even untraced: SIGUSR1's default is to end the process.
+    loop.add_signal_handler(signal.SIGUSR1, write_heap_snapshot, settings.data_dir / HEAP_SNAPSHOTS)
     orphan_watch = asyncio.create_task(_stop_when_orphaned(parent_pid, stop)) if parent_pid else None
     agents: LocalAgents | None = None
     try:
@@ -69,11 +69,14 @@ async def serve(
         await runner.cleanup()
 
 
-def write_heap_snapshot(folder: Path) -> Path:
+def write_heap_snapshot(folder: Path) -> Path | None:
     """Started with allocation tracing on (PYTHONTRACEMALLOC=<frames>), a service process
     writes what Python has allocated, and where, on SIGUSR1: how a leak is told from an
     allocator that keeps freed memory (resident size alone cannot tell them apart). Read
     with tracemalloc.Snapshot.load; docs/reliability.md."""
+    if not tracemalloc.is_tracing():
+        log.warning("SIGUSR1: no heap snapshot, allocation tracing is off (start with PYTHONTRACEMALLOC=10)")
+        return None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{os.getpid()}-{time.time_ns()}.tracemalloc"
     partial = path.with_suffix(".partial")

@@ -144,18 +144,20 @@ class Farm:
         for pid_file in self.pid_dir.glob("*.pid"):
             # Most of these exports ended long ago and their pids may now be anyone's (a
             # soak's thousands of exports wrap the pid space): once, a PostgreSQL backend's.
-            pid = int(pid_file.read_text() or 0)
-            if pid and is_fake_export(pid):
+            pid = int(pid_file.read_text().strip() or 0)
+            if pid and is_fake_export(pid, self.pid_dir):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         await self.http.close()
 
 
-def is_fake_export(pid: int) -> bool:
+def is_fake_export(pid: int, pid_dir: Path) -> bool:
+    """Whether `pid` is a fake export of the farm writing its pid into `pid_dir`."""
     try:
-        return FAKE_EXPORT.name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
+    return f"FAKE_EXPORT_PID_DIR={pid_dir}".encode() in environ
 
 
 def process_alive(pid: int) -> bool:
