@@ -66,8 +66,7 @@ def functions_as_created_in(revision_file: str, *functions: str) -> list[str]:
         statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
         for name in functions
         for statement in module.UPGRADE
-        if statement.lstrip().startswith(f"CREATE FUNCTION capcut_mate.{name}(")
-        or f"\n    CREATE FUNCTION capcut_mate.{name}(" in statement
+        if f"CREATE FUNCTION capcut_mate.{name}(" in statement  # after a leading comment, too
     ]
     if len(found) != len(functions):
         raise RuntimeError(f"{revision_file} does not create each of {functions}")
