@@ -11,12 +11,13 @@ font to be found; the exporter warns when Chinese text meets a font without Chin
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from capcut_mate.processes import ToolTimedOut, run_tool
 
 FFMPEG_ENV = "CAPCUT_MATE_FFMPEG"
 FONT_ENV = "CAPCUT_MATE_FONT_FILE"
@@ -109,21 +110,11 @@ def _bundled_ffmpeg() -> str | None:
 async def _output(*command: str) -> str:
     """A tool's stdout and stderr together; EnvironmentProblem if it cannot be run."""
     try:
-        process = await asyncio.create_subprocess_exec(
-            *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        return (await run_tool(*command, timeout=_TOOL_TIMEOUT_SECONDS))[1]
     except OSError as error:
         raise EnvironmentProblem(f"无法运行 {command[0]}: {error}") from None
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), _TOOL_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise EnvironmentProblem(f"{command[0]} 在 {_TOOL_TIMEOUT_SECONDS} 秒内没有回答") from None
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return output.decode("utf-8", errors="replace")
+    except ToolTimedOut as error:
+        raise EnvironmentProblem(str(error)) from None
 
 
 async def _fontconfig(*command: str) -> tuple[str, ...]:

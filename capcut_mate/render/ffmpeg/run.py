@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from capcut_mate.agent.exporters import Progress
-from capcut_mate.agent.exporters.ffmpeg.environment import ffmpeg_error
-from capcut_mate.agent.exporters.ffmpeg.graph import RenderPlan
-from capcut_mate.agent.exporters.processes import LINE_LIMIT, read_lines, stop_process_group
+from capcut_mate.processes import LINE_LIMIT, read_lines, stop_process_group
+from capcut_mate.render.environment import ffmpeg_error
+from capcut_mate.render.ffmpeg.compose import RenderPlan
 
-log = logging.getLogger("capcut_mate.agent.ffmpeg")
+log = logging.getLogger("capcut_mate.render")
+Progress = Callable[[int], Awaitable[None]]  # told 70..89 as ffmpeg's position advances
 
 ENCODING_STARTED, ENCODING_ALMOST_DONE = 70, 89
 STALL_SECONDS = 300.0
