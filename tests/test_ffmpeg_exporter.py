@@ -26,6 +26,7 @@ from capcut_mate.render.ffmpeg.compose import RenderPlan, build_plan
 from capcut_mate.render.ffmpeg.run import RenderFailed, render
 from capcut_mate.render.media import MediaFile
 from capcut_mate.render.timeline import build_timeline
+from capcut_mate.render.timeline.features import FEATURES
 from support.drafts import DraftBuilder, colour_clip, draft_server, photo, tone
 from support.farm import Farm
 from support.processes import ServiceProcess, command_env
@@ -698,3 +699,11 @@ def _processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_the_docs_feature_table_is_the_renderers_own():
+    docs = (Path(__file__).parents[1] / "docs" / "exporters.md").read_text(encoding="utf-8")
+    table = docs.split("<!-- features:start -->")[1].split("<!-- features:end -->")[0]
+    rows = [line.strip("|").split(" | ") for line in table.strip().splitlines()[2:]]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        [f"{f.chinese} ({f.english})", f.status, f.how] for f in FEATURES]

@@ -1,7 +1,7 @@
 """parse_draft: draft_content.json → Draft.
 
 The format has no published schema; pyJianYingDraft and capcut-mate, which write it, are
-the references (`docs/draft-format.md` has what the renderer relies on).
+the references; each module of this package states the units and encodings it relies on.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """The timeline compiled to one ffmpeg run: inputs, one filter graph, the encoder settings.
 
 Pictures: a black canvas at the draft's size, rate and length; every layer in order, each
-overlaid at its centre's position over its [start, end) (text drawn onto the picture at its
-place in the order, adjustments applied to everything below them). A layer's own chain:
+overlaid at its centre's position over its [start, end) (a text layer is its picture, drawn
+beforehand by `render.text`, placed like a photo; adjustments apply to everything below
+them). A layer's own chain:
 
     footage (trimmed where it is read; a photo decoded once and looped)
       → crop → scale to its largest size → looks, blur → mask → flip → static alpha
-      → [loop, for photos] → on the timeline (setpts) → alpha over time (sendcmd)
+      → [loop, for photos] → on the timeline (setpts) → alpha over time (sendcmd) → [reveal]
       → rotation → scale over time → [wipe] → overlay at x(t), y(t)
 
 Anything that does not change over time happens before a photo's loop, so a photo is
@@ -27,12 +28,13 @@ from capcut_mate.render.ffmpeg.expressions import expression
 from capcut_mate.render.ffmpeg.graph import Graph, Stream, number
 from capcut_mate.render.ffmpeg.looks import apply_look
 from capcut_mate.render.ffmpeg.masks import mask_alpha
-from capcut_mate.render.ffmpeg.text import Caption, draw_text
 from capcut_mate.render.media import INPUT_WHITELIST
+from capcut_mate.render.text.raster import TextImage
 from capcut_mate.render.timeline.curves import Expr
 from capcut_mate.render.timeline.layers import (
     AdjustmentLayer,
     Colour,
+    Footage,
     Sound,
     TextLayer,
     Timeline,
@@ -53,20 +55,20 @@ class RenderPlan:
     duration_us: int
 
 
-def build_plan(timeline: Timeline, files: Mapping[str, Path], captions: Mapping[str, Caption], *,
+def build_plan(timeline: Timeline, files: Mapping[str, Path], texts: Mapping[str, TextImage], *,
                graph_file: Path, graph_file_option: str, output: Path) -> RenderPlan:
-    """`files`: each material's local file by material id; `captions`: each text layer's
-    words and font by layer name (a text layer without one is not drawn)."""
+    """`files`: each material's local file by material id; `texts`: each text layer's picture
+    by layer name (a text layer without one is not drawn)."""
     graph = Graph()
-    composer = _Composer(graph, timeline, files)
+    composer = _Composer(graph, timeline, {**files, **{_text_id(name): t.path for name, t in texts.items()}})
     picture = graph.source("color", c="black", s=f"{timeline.width}x{timeline.height}", r=number(timeline.fps),
                            d=number(timeline.duration))
     for layer in timeline.layers:
         if isinstance(layer, VisualLayer):
             picture = composer.overlay(picture, layer)
         elif isinstance(layer, TextLayer):
-            if layer.name in captions:
-                picture = draw_text(picture, layer, captions[layer.name], timeline)
+            if layer.name in texts:
+                picture = composer.overlay(picture, _text_as_picture(layer, texts[layer.name]))
         elif isinstance(layer, AdjustmentLayer):
             picture = apply_look(picture, layer.look, enable=_between(layer.start, layer.end),
                                  short_side=min(timeline.width, timeline.height))
@@ -98,7 +100,7 @@ class _Composer:
         if layer.end - layer.start < 0.5 / self.fps:
             return picture
         stream, box = self.layer(layer)
-        if layer.wipe is not None:
+        if layer.wipe is not None and not layer.wipe.across_layer:
             stream = self.wiped(stream, layer, layer.wipe)
             x, y = "0", "0"
         else:
@@ -136,6 +138,8 @@ class _Composer:
         stream = stream.filter("setpts", f"N/({number(self.fps)}*TB)+{number(layer.start)}/TB")
         if alpha is None:
             stream = self.alpha_over_time(stream, layer.alpha, sample)
+        if layer.wipe is not None and layer.wipe.across_layer:
+            stream = self.revealed(stream, layer, layer.wipe, width, height)
         box = (width, height)
         rotation = layer.rotation
         if rotation.constant is None or rotation.constant % 360:
@@ -201,25 +205,34 @@ class _Composer:
         stream = stream.filter("sendcmd", c=";".join(commands) + ";")
         return _named(stream, "colorchannelmixer", target, aa=number(min(max(alpha.at(times[0]), 0.0), 1.0)))
 
+    def revealed(self, stream: Stream, layer: VisualLayer, wipe: Wipe, width: int, height: int) -> Stream:
+        """The layer's alpha times an edge that travels across the layer itself (a typewriter)."""
+        return self.graph.filter("blend", stream, self.reveal(layer, wipe, width, height), c0_mode="normal",
+                                 c1_mode="normal", c2_mode="normal", c3_mode="multiply")
+
+    def reveal(self, layer: VisualLayer, wipe: Wipe, width: int, height: int) -> Stream:
+        """A width × height alpha mask over the layer's time: opaque behind the travelling edge."""
+        span = number(max(wipe.end - wipe.start, 1e-3))
+        progress = f"clip((t-{number(wipe.start)})/{span},0,1)"
+        edge_x = {"right": f"-W+W*{progress}", "left": f"W-W*{progress}"}.get(wipe.direction, "0")
+        edge_y = {"down": f"-H+H*{progress}", "up": f"H-H*{progress}"}.get(wipe.direction, "0")
+        hidden, shown = (self.graph.source("color", c=colour, s=f"{width}x{height}", r=number(self.fps),
+                                           d=number(layer.end - layer.start))
+                         .filter("format", ALPHA_FORMAT)
+                         .filter("setpts", f"PTS-STARTPTS+{number(layer.start)}/TB")
+                         for colour in ("black@0", "white"))
+        return self.graph.filter("overlay", hidden, shown, x=edge_x, y=edge_y, format="auto")
+
     def wiped(self, stream: Stream, layer: VisualLayer, wipe: Wipe) -> Stream:
         """The layer placed on a transparent canvas, its alpha times a reveal edge that travels across it."""
         width, height = self.timeline.width, self.timeline.height
-        span = number(max(wipe.end - wipe.start, 1e-3))
         d = layer.end - layer.start
         clear = self.graph.source("color", c="black@0", s=f"{width}x{height}", r=number(self.fps), d=number(d))
         clear = clear.filter("format", ALPHA_FORMAT).filter("setpts", f"PTS-STARTPTS+{number(layer.start)}/TB")
         placed = self.graph.filter("overlay", clear, stream, x=f"{expression(layer.x)}-w/2",
                                    y=f"{expression(layer.y)}-h/2", format="auto", eof_action="pass")
-        progress = f"clip((t-{number(wipe.start)})/{span},0,1)"
-        edge_x = {"right": f"-W+W*{progress}", "left": f"W-W*{progress}"}.get(wipe.direction, "0")
-        edge_y = {"down": f"-H+H*{progress}", "up": f"H-H*{progress}"}.get(wipe.direction, "0")
-        hidden = self.graph.source("color", c="black@0", s=f"{width}x{height}", r=number(self.fps), d=number(d))
-        hidden = hidden.filter("format", ALPHA_FORMAT).filter("setpts", f"PTS-STARTPTS+{number(layer.start)}/TB")
-        shown = self.graph.source("color", c="white", s=f"{width}x{height}", r=number(self.fps), d=number(d))
-        shown = shown.filter("format", ALPHA_FORMAT).filter("setpts", f"PTS-STARTPTS+{number(layer.start)}/TB")
-        reveal = self.graph.filter("overlay", hidden, shown, x=edge_x, y=edge_y, format="auto")
-        return self.graph.filter("blend", placed, reveal, c0_mode="normal", c1_mode="normal", c2_mode="normal",
-                                 c3_mode="multiply")
+        return self.graph.filter("blend", placed, self.reveal(layer, wipe, width, height), c0_mode="normal",
+                                 c1_mode="normal", c2_mode="normal", c3_mode="multiply")
 
     # --- sound ----------------------------------------------------------------------------
 
@@ -255,6 +268,20 @@ class _Composer:
             fade = min(sound.fade_out, sound.duration)
             stream = stream.filter("afade", t="out", st=number(sound.duration - fade), d=number(fade))
         return stream.filter("adelay", f"{round(sound.start * 1000)}", all=1)
+
+
+def _text_id(name: str) -> str:
+    return f"text:{name}"
+
+
+def _text_as_picture(layer: TextLayer, image: TextImage) -> VisualLayer:
+    """A text layer as the photo of its drawn picture, at scale 1 its own size."""
+    return VisualLayer(
+        name=layer.name, start=layer.start, end=layer.end,
+        source=Footage(_text_id(layer.name), "photo", image.width, image.height),
+        width=image.width, height=image.height, x=layer.x, y=layer.y, scale_x=layer.scale_x, scale_y=layer.scale_y,
+        rotation=layer.rotation, alpha=layer.alpha, wipe=layer.wipe,
+    )
 
 
 def _named(stream: Stream, name: str, instance: str, **options: object) -> Stream:

@@ -25,7 +25,8 @@ from capcut_mate.render.draft.segments import (
 )
 from capcut_mate.render.draft.tracks import Draft
 from capcut_mate.render.media import MediaFile
-from capcut_mate.render.timeline.animations import apply_animation
+from capcut_mate.render.text.looks import text_effect_style
+from capcut_mate.render.timeline.animations import apply_animation, apply_text_animations
 from capcut_mate.render.timeline.curves import Expr, add, const, multiply, points
 from capcut_mate.render.timeline.features import Notes
 from capcut_mate.render.timeline.layers import (
@@ -209,25 +210,22 @@ class _Builder:
 
     def _text(self, segment: TextSegment) -> TextLayer:
         self._count_extras(segment.extras)
+        effect = None
         if segment.extras.text_effect:
-            self.notes.leave_out("text_effect")
+            name, effect = text_effect_style(segment.extras.text_effect, segment.material.base)
+            self.notes.approximate("text_effect", name)
         if segment.extras.bubble:
             self.notes.leave_out("text_shape")
         start, end = segment.target.start / 1e6, segment.target.end / 1e6
         motion = Motion()
-        for animation in segment.extras.animations:
-            apply_animation(animation, start, end, self.width, self.height, motion, self.notes)
+        apply_text_animations(segment.extras.animations, start, end, self.width, self.height, motion, self.notes)
         props = self._placement(segment.clip, segment.keyframes, segment.uniform_scale, start)
-        material = segment.material
-        if (len(material.styles) > 1 or material.vertical or any(
-                s.bold or s.italic or s.underline or s.shadow or s.font_name for s in material.styles)
-                or props["rotation"].constant not in (0.0, None) and props["rotation"].constant % 360):
-            self.notes.leave_out("text_style")
         return TextLayer(
             name=segment.id, start=start, end=end, segment=segment,
             x=add(props["x"], *motion.dx), y=add(props["y"], *motion.dy),
-            scale=multiply(props["scale_x"], *motion.scale), alpha=multiply(props["alpha"], *motion.alpha),
-            rotation=props["rotation"],
+            scale_x=multiply(props["scale_x"], *motion.scale), scale_y=multiply(props["scale_y"], *motion.scale),
+            alpha=multiply(props["alpha"], *motion.alpha), rotation=add(props["rotation"], *motion.rotation),
+            wipe=motion.wipe, effect=effect,
         )
 
     def _adjustment(self, key: tuple[int, int, int], segment: EffectSegment) -> None:

@@ -50,11 +50,18 @@ FEATURES: tuple[Feature, ...] = (
     Feature("curve_speed", "曲线变速", "speed curves", NOT_RENDERED, "played at the segment's constant speed"),
     Feature("mix_mode", "混合模式", "blend modes", NOT_RENDERED, "drawn with normal blending"),
     Feature("audio_effects", "音频特效", "audio effects", NOT_RENDERED, "played without the effect"),
-    Feature("text_effect", "花字", "text effects", NOT_RENDERED, "the text is drawn with its own fill and stroke"),
+    Feature("text", "文字", "text", RENDERED,
+            "every style range (size, colour, alpha, bold, italic, underline, stroke, shadow), keyword highlights, "
+            "alignment per line, letter and line spacing, line_max_width wrapping, vertical text, background box, "
+            "rotation, scale and keyframes, in render_index order; CJK in the bundled Noto Sans CJK"),
+    Feature("text_animations", "文字动画", "text animations", RENDERED,
+            "渐显/渐隐, 放大/缩小, slides and 打字机 reveals; 弹入, …溶解 and the 跳动 loop approximated by name; "
+            "any other in or out is a fade, named; other loops are left out"),
+    Feature("fonts", "字体", "fonts", APPROXIMATED,
+            "a draft's font is used where this machine has one of that name, else the default, named"),
+    Feature("text_effect", "花字", "text effects", APPROXIMATED,
+            "the fill, stroke and glow the 花字's name describes (known ids), else white with a dark outline"),
     Feature("text_shape", "文字气泡", "text bubbles", NOT_RENDERED, "the text is drawn without the bubble"),
-    Feature("text_style", "文字样式", "text styles", NOT_RENDERED,
-            "fonts chosen in the draft, shadows, bold/italic/underline, vertical or rotated text, "
-            "several styles in one text, text animations"),
     Feature("audio_fades", "淡入淡出", "audio fades", RENDERED, "fade-in and fade-out lengths"),
     Feature("adjust", "调节", "adjustments", NOT_RENDERED, "adjustment tracks are left out"),
     Feature("text_templates", "文字模板", "text templates", NOT_RENDERED, "text templates are left out"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from capcut_mate.render.draft.materials import Crop, Mask
 from capcut_mate.render.draft.segments import TextSegment
+from capcut_mate.render.draft.text import TextStyle
 from capcut_mate.render.timeline.curves import Expr, const
 
 
@@ -37,11 +38,13 @@ class Colour:
 
 @dataclass(frozen=True)
 class Wipe:
-    """A reveal in canvas space: the layer shows on one side of an edge that crosses the canvas."""
+    """A reveal: the layer shows behind an edge that travels across the canvas (transitions)
+    or across the layer itself (a typewriter reveal)."""
 
     direction: str  # "left", "right", "up" or "down": where the edge travels
     start: float
     end: float
+    across_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,15 +79,20 @@ class VisualLayer:
 
 @dataclass(frozen=True)
 class TextLayer:
+    """A text segment: drawn as a picture (its block's centre at x, y), then placed like a photo."""
+
     name: str
     start: float
     end: float
     segment: TextSegment
     x: Expr
     y: Expr
-    scale: Expr = const(1.0)
+    scale_x: Expr = const(1.0)
+    scale_y: Expr = const(1.0)
     alpha: Expr = const(1.0)
     rotation: Expr = const(0.0)
+    wipe: Wipe | None = None
+    effect: TextStyle | None = None  # a 花字's look, drawn instead of the text's own styles
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +32,18 @@ from capcut_mate.agent.exporters.ffmpeg.paths import download_name, locate
 from capcut_mate.render.draft import Draft, DraftError, parse_draft
 from capcut_mate.render.draft.materials import Material
 from capcut_mate.render.draft.segments import AudioSegment, TextSegment, VisualSegment
-from capcut_mate.render.environment import FONT_ENV, EnvironmentProblem, Ffmpeg, Font, find_ffmpeg, find_font
+from capcut_mate.render.environment import (
+    FONT_ENV,
+    EnvironmentProblem,
+    Ffmpeg,
+    find_ffmpeg,
+    find_font,
+    font_families,
+)
 from capcut_mate.render.ffmpeg.compose import RenderPlan, build_plan
 from capcut_mate.render.ffmpeg.run import RenderFailed, render
-from capcut_mate.render.ffmpeg.text import Caption
 from capcut_mate.render.media import MediaFile, MediaUnreadable, probe
+from capcut_mate.render.text.raster import FaceChoice, TextImage, TextRaster
 from capcut_mate.render.timeline import Timeline, build_timeline
 from capcut_mate.render.timeline.layers import TextLayer
 
@@ -46,7 +52,6 @@ log = logging.getLogger("capcut_mate.agent.ffmpeg")
 CONTENT_FILE = "draft_content.json"
 NOTHING_TO_RENDER = "导出草稿失败: 草稿中没有可渲染的内容"
 _PROBES_AT_ONCE = 4
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 T = TypeVar("T")
 
 
@@ -117,9 +122,9 @@ class _Export:
         async with Downloader(self.settings.policy, self.settings.limits) as downloader:
             folder = await list_draft(self.job.draft_url, self.job.draft_key, downloader)
             draft = await self.read_draft(folder, downloader)
-            ffmpeg, font = await self.prepare_environment(draft)
+            ffmpeg, raster = await self.prepare_environment(draft)
             media = await self.fetch_materials(draft, folder, downloader, ffmpeg)
-        plan = await asyncio.to_thread(self.plan, draft, media, ffmpeg, font)
+        plan = await asyncio.to_thread(self.plan, draft, media, ffmpeg, raster)
         for warning in self.warnings:
             await self.warn(warning)
         return ffmpeg, plan
@@ -135,20 +140,24 @@ class _Export:
         await self.progress(20)
         return draft
 
-    async def prepare_environment(self, draft: Draft) -> tuple[Ffmpeg, Font | None]:
-        """ffmpeg, and the font for the draft's text (None: no text will be drawn)."""
+    async def prepare_environment(self, draft: Draft) -> tuple[Ffmpeg, TextRaster | None]:
+        """ffmpeg, and what draws the draft's text (None: the draft has none)."""
         ffmpeg = await find_ffmpeg()
-        texts = draft.segments(TextSegment)
-        font = await find_font(self.settings.font_file) if texts else None
-        if texts and (font is None or not ffmpeg.has_drawtext):
-            reason = "找不到字体" if font is None else "ffmpeg 没有 drawtext 滤镜"
-            await self.warn(f"未渲染: 文字 ×{len(texts)} (texts): {reason}")
-            font = None
-        elif font and not font.covers_chinese and any(_CJK.search(text.material.text) for text in texts):
-            await self.warn(f"没有找到中日韩字体，文字用 {font.path.name} 绘制，这些字可能显示为方框；"
-                            f"用 --font-file 或 {FONT_ENV} 指定字体")
+        raster = None
+        if draft.segments(TextSegment):
+            font = await find_font(self.settings.font_file)
+            raster = TextRaster(draft.width, draft.height, FaceChoice(font.path, font.index),
+                                await self._machine_faces())
         await self.progress(30)
-        return ffmpeg, font
+        return ffmpeg, raster
+
+    @staticmethod
+    async def _machine_faces() -> dict[str, FaceChoice]:
+        """This machine's fonts by family name and file stem, for drafts that name theirs."""
+        faces = {}
+        for name, path in (await font_families()).items():
+            faces[name] = faces[path.stem.lower()] = FaceChoice(path, 0)
+        return faces
 
     async def fetch_materials(self, draft: Draft, folder: DraftFolder, downloader: Downloader,
                               ffmpeg: Ffmpeg) -> dict[str, MediaFile]:
@@ -183,26 +192,24 @@ class _Export:
         await self.progress(50)
         return {material_id: files[source] for material_id, source in sources.items()}
 
-    def plan(self, draft: Draft, media: dict[str, MediaFile], ffmpeg: Ffmpeg, font: Font | None) -> RenderPlan:
+    def plan(self, draft: Draft, media: dict[str, MediaFile], ffmpeg: Ffmpeg, raster: TextRaster | None) -> RenderPlan:
         timeline = build_timeline(draft, media)
+        texts = self.draw_texts(timeline, raster) if raster else {}
         self.warnings = list(timeline.warnings)
-        captions = self.write_captions(timeline, font) if font else {}
+        if raster and raster.missing:
+            self.warnings.append("近似: 字体 " + "、".join(sorted(raster.missing)) + " (fonts: drawn in the default)")
         graph_file = self.work_dir / "filter_graph.txt"
-        plan = build_plan(timeline, {material_id: file.path for material_id, file in media.items()}, captions,
+        plan = build_plan(timeline, {material_id: file.path for material_id, file in media.items()}, texts,
                           graph_file=graph_file, graph_file_option=ffmpeg.graph_file_option, output=self.temporary)
         graph_file.write_text(plan.graph, encoding="utf-8")
         return plan
 
-    def write_captions(self, timeline: Timeline, font: Font) -> dict[str, Caption]:
-        """Each text layer's words in a file of its own, so that no content needs escaping."""
-        folder = self.work_dir / "captions"
+    def draw_texts(self, timeline: Timeline, raster: TextRaster) -> dict[str, TextImage]:
+        """Each text layer drawn to a picture of its own."""
+        folder = self.work_dir / "texts"
         folder.mkdir(exist_ok=True)
-        captions = {}
-        for index, layer in enumerate(layer for layer in timeline.layers if isinstance(layer, TextLayer)):
-            text_file = folder / f"{index}.txt"
-            text_file.write_text(layer.segment.material.text, encoding="utf-8")
-            captions[layer.name] = Caption(text_file, font.path)
-        return captions
+        return {layer.name: raster.draw(layer.segment.material, folder / f"{index}.png", effect=layer.effect)
+                for index, layer in enumerate(t for t in timeline.layers if isinstance(t, TextLayer))}
 
     @staticmethod
     def _source(material: Material, folder: DraftFolder) -> str:
