@@ -566,7 +566,7 @@ async def test_cancelling_stops_ffmpeg_and_leaves_no_video(tmp_path):
     job = job_in(tmp_path / "work", draft.folder.as_uri(), "long")
     progress = Recorder()
     export = asyncio.create_task(exporter(allow_local_drafts=True, kill_grace_seconds=2)(job, progress))
-    for _ in range(400):
+    for _ in range(3000):  # up to 30 s on a busy machine: a 60 s draft renders in windows
         if _processes_mentioning(str(job.work_dir.resolve())):
             break
         await asyncio.sleep(0.01)

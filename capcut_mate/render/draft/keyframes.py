@@ -10,6 +10,10 @@ property's value there, in the property's own unit:
 | KFTypeRotation | degrees, clockwise |
 | KFTypeAlpha | 0..1 |
 | KFTypeVolume | linear gain, 1.0 = the material's own level |
+| KFTypeBrightness / Contrast / Saturation | −1..1, 0 = unchanged |
+
+Upstream converts its "pixel" position arguments (abs > 1) to half-canvas units before it
+writes them, so a draft's position values are always half-canvas units (1.5 is off-canvas).
 
 Between two keyframes the value moves linearly (`curveType` "Line", all upstream writes);
 another curve type with non-zero `right_control` / `left_control` is a cubic Bezier whose
@@ -28,6 +32,9 @@ POSITION_X, POSITION_Y = "KFTypePositionX", "KFTypePositionY"
 SCALE_X, SCALE_Y = "KFTypeScaleX", "KFTypeScaleY"
 UNIFORM_SCALE = "UNIFORM_SCALE"  # pyJianYingDraft's name; drafts store it as KFTypeScaleX + uniform_scale.on
 ROTATION, ALPHA, VOLUME = "KFTypeRotation", "KFTypeAlpha", "KFTypeVolume"
+BRIGHTNESS, CONTRAST, SATURATION = "KFTypeBrightness", "KFTypeContrast", "KFTypeSaturation"
+PICTURE = frozenset({POSITION_X, POSITION_Y, SCALE_X, SCALE_Y, UNIFORM_SCALE, ROTATION, ALPHA,
+                     BRIGHTNESS, CONTRAST, SATURATION})  # what a video, photo or text segment can animate
 MAX_KEYFRAMES = 10_000  # per property: a draft with more is refused rather than compiled
 
 

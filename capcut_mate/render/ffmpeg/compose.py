@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from capcut_mate.render.ffmpeg.expressions import expression
@@ -57,47 +57,121 @@ class RenderPlan:
 
 def build_plan(timeline: Timeline, files: Mapping[str, Path], texts: Mapping[str, TextImage], *,
                graph_file: Path, graph_file_option: str, output: Path) -> RenderPlan:
-    """`files`: each material's local file by material id; `texts`: each text layer's picture
-    by layer name (a text layer without one is not drawn)."""
+    """The whole timeline in one ffmpeg run, picture and sound. `files`: each material's local
+    file by material id; `texts`: each text layer's picture by layer name (a text layer
+    without one is not drawn)."""
     graph = Graph()
-    composer = _Composer(graph, timeline, {**files, **{_text_id(name): t.path for name, t in texts.items()}})
-    picture = graph.source("color", c="black", s=f"{timeline.width}x{timeline.height}", r=number(timeline.fps),
-                           d=number(timeline.duration))
-    for layer in timeline.layers:
-        if isinstance(layer, VisualLayer):
-            picture = composer.overlay(picture, layer)
-        elif isinstance(layer, TextLayer):
-            if layer.name in texts:
-                picture = composer.overlay(picture, _text_as_picture(layer, texts[layer.name]))
-        elif isinstance(layer, AdjustmentLayer):
-            picture = apply_look(picture, layer.look, enable=_between(layer.start, layer.end),
-                                 short_side=min(timeline.width, timeline.height))
-    picture = picture.filter("format", "yuv420p")
-    sound = composer.soundtrack()
-    inputs, text = graph.compile({"video": picture, "audio": sound})
-    duration = number(timeline.duration)
+    composer = _Composer(graph, timeline, _with_texts(files, texts), (0, _frame(timeline.duration, timeline.fps)))
+    picture = composer.pictures(texts)
+    inputs, text = graph.compile({"video": picture, "audio": composer.soundtrack()})
     args = [
-        "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y",
-        *inputs,
-        graph_file_option, str(graph_file),
-        "-map", "[video]", "-map", "[audio]",
+        *_RUN_OPTIONS, *inputs, graph_file_option, str(graph_file), "-map", "[video]", "-map", "[audio]",
         *VIDEO_ENCODING, "-r", number(timeline.fps), *AUDIO_ENCODING,
-        "-t", duration, "-movflags", "+faststart", "-f", "mp4", str(output),
+        "-t", number(timeline.duration), "-movflags", "+faststart", "-f", "mp4", str(output),
     ]
     return RenderPlan(args, text, round(timeline.duration * 1e6))
 
 
+def build_window_plan(timeline: Timeline, files: Mapping[str, Path], texts: Mapping[str, TextImage],
+                      window: tuple[int, int], *, graph_file: Path, graph_file_option: str, output: Path,
+                      threads: int = 0) -> RenderPlan:
+    """The picture of frames [first, last) alone, with only the layers it shows: a window of a
+    long render. Every window starts on a key frame, so windows join without re-encoding."""
+    graph = Graph()
+    composer = _Composer(graph, timeline, _with_texts(files, texts), window)
+    inputs, text = graph.compile({"video": composer.pictures(texts).filter("setpts", "PTS-STARTPTS")})
+    frames = window[1] - window[0]
+    args = [
+        *_RUN_OPTIONS, *inputs, graph_file_option, str(graph_file), "-map", "[video]",
+        *VIDEO_ENCODING, *(("-threads", str(threads)) if threads else ()), "-r", number(timeline.fps),
+        "-frames:v", str(frames), "-an", "-f", "mp4", str(output),
+    ]
+    return RenderPlan(args, text, round(frames / timeline.fps * 1e6))
+
+
+def build_sound_plan(timeline: Timeline, files: Mapping[str, Path], *, graph_file: Path, graph_file_option: str,
+                     output: Path) -> RenderPlan:
+    """The whole soundtrack, once: windows of picture are muxed with it (no gaps at joins)."""
+    graph = Graph()
+    composer = _Composer(graph, timeline, files, (0, _frame(timeline.duration, timeline.fps)))
+    inputs, text = graph.compile({"audio": composer.soundtrack()})
+    args = [*_RUN_OPTIONS, *inputs, graph_file_option, str(graph_file), "-map", "[audio]", *AUDIO_ENCODING,
+            "-t", number(timeline.duration), "-vn", "-f", "mp4", str(output)]
+    return RenderPlan(args, text, round(timeline.duration * 1e6))
+
+
+def build_join_plan(windows: list[Path], sound: Path, *, list_file: Path, duration: float, output: Path) -> RenderPlan:
+    """The windows, joined as they are (no re-encoding), with the soundtrack. `list_file`'s
+    text is the concat list to write beside the plan."""
+    listing = "".join(f"file '{_concat_quote(path)}'\n" for path in windows)
+    args = [*_RUN_OPTIONS, "-f", "concat", "-safe", "0", "-i", str(list_file), "-i", str(sound),
+            "-map", "0:v", "-map", "1:a", "-c", "copy", "-t", number(duration), "-movflags", "+faststart",
+            "-f", "mp4", str(output)]
+    return RenderPlan(args, listing, round(duration * 1e6))
+
+
+def plan_windows(timeline: Timeline, seconds: float) -> list[tuple[int, int]]:
+    """Frame ranges of about `seconds` each that together cover the timeline. A cut goes to the
+    nearest layer boundary within a third of a window when there is one (fewer layers are
+    split), and never inside a reversed clip (its frames exist only as a whole)."""
+    fps = timeline.fps
+    total = _frame(timeline.duration, fps)
+    size = max(1, round(seconds * fps))
+    if total <= size * 1.5:
+        return [(0, total)]
+    boundaries = sorted({_frame(t, fps) for layer in timeline.layers for t in (layer.start, layer.end)})
+    blocked = [(_frame(layer.start, fps), _frame(layer.end, fps)) for layer in timeline.layers
+               if isinstance(layer, VisualLayer) and isinstance(layer.source, Footage) and layer.source.reverse]
+    cuts, at = [], 0
+    while total - at > size * 1.5:
+        wanted = at + size
+        near = [b for b in boundaries if abs(b - wanted) <= size / 3 and b > at]
+        cut = min(near, key=lambda b: abs(b - wanted)) if near else wanted
+        for first, last in blocked:
+            if first < cut < last:
+                cut = last
+        if cut >= total:
+            break
+        cuts.append(cut)
+        at = cut
+    edges = [0, *cuts, total]
+    return list(zip(edges, edges[1:]))
+
+
+_RUN_OPTIONS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-y")
+
+
 class _Composer:
-    def __init__(self, graph: Graph, timeline: Timeline, files: Mapping[str, Path]):
+    def __init__(self, graph: Graph, timeline: Timeline, files: Mapping[str, Path], window: tuple[int, int]):
         self.graph = graph
         self.timeline = timeline
         self.files = files
         self.fps = timeline.fps
+        self.window = window  # the frames drawn, [first, last)
 
     # --- pictures -------------------------------------------------------------------------
 
+    def pictures(self, texts: Mapping[str, TextImage]) -> Stream:
+        """The window's picture: a black canvas and every layer that shows in it, in order.
+        Timestamps stay timeline time, so every expression of `t` holds in any window."""
+        timeline, (first, last) = self.timeline, self.window
+        picture = self.graph.source("color", c="black", s=f"{timeline.width}x{timeline.height}", r=number(self.fps),
+                                    d=number((last - first) / self.fps))
+        if first:
+            picture = picture.filter("setpts", f"PTS-STARTPTS+{number(first / self.fps)}/TB")
+        for layer in timeline.layers:
+            if isinstance(layer, TextLayer) and layer.name in texts:
+                layer = _text_as_picture(layer, texts[layer.name])
+            if isinstance(layer, VisualLayer):
+                picture = self.overlay(picture, layer)
+            elif isinstance(layer, AdjustmentLayer) and layer.end > first / self.fps and layer.start < last / self.fps:
+                picture = apply_look(picture, layer.look, enable=_between(layer.start, layer.end),
+                                     short_side=min(timeline.width, timeline.height))
+        return picture.filter("format", "yuv420p")
+
     def overlay(self, picture: Stream, layer: VisualLayer) -> Stream:
-        if layer.end - layer.start < 0.5 / self.fps:
+        layer = _on_frames(layer, self.fps, self.window)
+        if layer is None:
             return picture
         stream, box = self.layer(layer)
         if layer.wipe is not None and not layer.wipe.across_layer:
@@ -115,7 +189,7 @@ class _Composer:
         width = _even(min(layer.width * scale_x, MAX_LAYER_SIDE))
         height = _even(min(layer.height * scale_y, MAX_LAYER_SIDE))
         stream, photo = self.source(layer, frames)
-        stream = stream.filter("scale", w=width, h=height)
+        stream = stream.filter("scale", w=width, h=height, out_range="tv")  # JPEGs are full range; video is not
         for look in layer.looks:
             stream = apply_look(stream, look, short_side=min(width, height))
         if layer.blur:
@@ -131,13 +205,17 @@ class _Composer:
         if layer.flip_vertical:
             stream = stream.filter("vflip")
         alpha = layer.alpha.constant
-        if alpha is not None and alpha < 1:
-            stream = stream.filter("colorchannelmixer", aa=number(max(alpha, 0.0)))
+        if alpha is not None and alpha < 1:  # lut keeps the frame in YUV (colorchannelmixer would make it RGB)
+            stream = stream.filter("lut", a=f"val*{number(max(alpha, 0.0))}")
         if photo:
             stream = stream.filter("loop", loop=frames - 1, size=1, start=0)
         stream = stream.filter("setpts", f"N/({number(self.fps)}*TB)+{number(layer.start)}/TB")
         if alpha is None:
             stream = self.alpha_over_time(stream, layer.alpha, sample)
+        if any(v.constant != 0.0 for v in (layer.brightness, layer.contrast, layer.saturation)):
+            stream = stream.filter("eq", brightness=f"0.5*({expression(layer.brightness)})",
+                                   contrast=f"1+{expression(layer.contrast)}",
+                                   saturation=f"1+{expression(layer.saturation)}", eval="frame")
         if layer.wipe is not None and layer.wipe.across_layer:
             stream = self.revealed(stream, layer, layer.wipe, width, height)
         box = (width, height)
@@ -268,6 +346,49 @@ class _Composer:
             fade = min(sound.fade_out, sound.duration)
             stream = stream.filter("afade", t="out", st=number(sound.duration - fade), d=number(fade))
         return stream.filter("adelay", f"{round(sound.start * 1000)}", all=1)
+
+
+def _frame(seconds: float, fps: float) -> int:
+    return round(seconds * fps)
+
+
+def _with_texts(files: Mapping[str, Path], texts: Mapping[str, TextImage]) -> dict[str, Path]:
+    return {**files, **{_text_id(name): text.path for name, text in texts.items()}}
+
+
+def _concat_quote(path: Path) -> str:
+    return str(path).replace("'", "'\\''")
+
+
+def _on_frames(layer: VisualLayer, fps: float, window: tuple[int, int]) -> VisualLayer | None:
+    """The layer on the canvas's frame grid and cut to the window's frames (None: not in it).
+    Layers start and end on whole frames, so a windowed render draws what a single one does."""
+    first, last = _frame(layer.start, fps), _frame(layer.end, fps)
+    start, end = max(first, window[0]), min(last, window[1])
+    if end <= start:
+        return None
+    source = layer.source
+    if isinstance(source, Footage) and source.kind == "video" and (start, end) != (first, last):
+        source = _footage_between(source, (last - first) / fps, (start - first) / fps, (end - start) / fps, fps)
+    return replace(layer, start=start / fps, end=end / fps, source=source)
+
+
+def _footage_between(footage: Footage, length: float, offset: float, span: float, fps: float) -> Footage:
+    """A video's frames for [offset, offset + span) of a layer `length` seconds long, which
+    holds its first frame `hold_start` seconds, plays, and holds its last `hold_end` seconds."""
+    playing = max(length - footage.hold_start - footage.hold_end, 0.0)
+    hold_start = min(max(footage.hold_start - offset, 0.0), span)
+    play_from, play_to = max(offset, footage.hold_start), min(offset + span, footage.hold_start + playing)
+    played = max(play_to - play_from, 0.0)
+    source_start = footage.source_start + max(play_from - footage.hold_start, 0.0) * footage.speed
+    if played < 1 / fps:  # only held frames here: read the one frame that is held
+        played = 1 / fps
+        if play_from >= footage.hold_start + playing:
+            source_start = footage.source_start + max(playing - 1 / fps, 0.0) * footage.speed
+        hold_start = min(hold_start, span - played)
+    hold_end = max(span - hold_start - played, 0.0)
+    return replace(footage, source_start=round(source_start, 6), hold_start=round(hold_start, 6),
+                   hold_end=round(hold_end, 6))
 
 
 def _text_id(name: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from capcut_mate.render.draft import keyframes as kf
 from capcut_mate.render.draft.keyframes import KeyframeList
+from capcut_mate.render.draft.materials import Mask
 from capcut_mate.render.draft.segments import (
     AudioSegment,
     Clip,
@@ -44,7 +45,7 @@ from capcut_mate.render.timeline.motion import Motion
 from capcut_mate.render.timeline.transitions import plan_transitions
 
 BEZIER_STEPS = 8  # linear pieces a Bezier keyframe interval is drawn with
-MAX_REVERSED_SECONDS = 60.0  # reversing holds every frame in memory
+MAX_REVERSED_SECONDS = 10.0  # reversing holds every frame of the clip in memory
 
 
 def build_timeline(draft: Draft, media: Mapping[str, MediaFile]) -> Timeline:
@@ -136,6 +137,7 @@ class _Builder:
             rotation=add(props["rotation"], *motion.rotation), alpha=multiply(props["alpha"], *motion.alpha),
             flip_horizontal=segment.clip.flip_horizontal, flip_vertical=segment.clip.flip_vertical,
             mask=mask, wipe=motion.wipe, looks=tuple(looks),
+            brightness=props["brightness"], contrast=props["contrast"], saturation=props["saturation"],
         )
 
     def _footage(self, segment: VisualSegment, info: MediaFile, motion: Motion) -> Footage:
@@ -166,18 +168,21 @@ class _Builder:
         if canvas.kind == "canvas_image":
             self.notes.leave_out("canvases")
             return []
-        centre = (const(self.width / 2), const(self.height / 2))
+        # The fill is part of its clip's frame: it moves, wipes and fades with the clip's transitions.
+        centre = (add(self.width / 2, *motion.dx), add(self.height / 2, *motion.dy))
         alpha = multiply(*motion.alpha)
         if canvas.kind == "canvas_blur":
-            footage = layer.source
             cover = max(self.width / layer.width, self.height / layer.height)
-            return [VisualLayer(f"{layer.name}/canvas", layer.start, layer.end, footage,
-                                layer.width * cover, layer.height * cover, *centre, alpha=alpha,
-                                blur=max(canvas.blur, 0.0625), mask=None)]
-        if canvas.color.lower() == "#000000":
+            size = (layer.width * cover, layer.height * cover)
+            source = layer.source
+        elif canvas.color.lower() == "#000000" and alpha.constant is not None:
             return []  # the canvas is black already
-        return [VisualLayer(f"{layer.name}/canvas", layer.start, layer.end, Colour(canvas.color),
-                            self.width, self.height, *centre, alpha=alpha)]
+        else:
+            size, source = (self.width, self.height), Colour(canvas.color)
+        fill = VisualLayer(f"{layer.name}/canvas", layer.start, layer.end, source, *size, *centre, alpha=alpha,
+                           blur=max(canvas.blur, 0.0625) if canvas.kind == "canvas_blur" else 0.0, wipe=motion.wipe,
+                           mask=_hole(layer, size, (self.width, self.height)) if alpha.constant is None else None)
+        return [fill]
 
     def _placement(self, clip: Clip, keyframes: dict[str, KeyframeList], uniform: bool,
                    start: float) -> dict[str, Expr]:
@@ -194,12 +199,16 @@ class _Builder:
         if kf.UNIFORM_SCALE in keyframes:
             scale_x = scale_y = prop(kf.UNIFORM_SCALE, clip.scale_x)
         half_w, half_h = self.width / 2, self.height / 2
+        if unknown := set(keyframes) - kf.PICTURE - {kf.VOLUME}:
+            self.notes.leave_out("keyframes", len(unknown))
         return {
             "x": add(half_w, multiply(half_w, prop(kf.POSITION_X, clip.x))),
             "y": add(half_h, multiply(-half_h, prop(kf.POSITION_Y, clip.y))),
             "scale_x": scale_x, "scale_y": scale_y,
             "rotation": prop(kf.ROTATION, clip.rotation),
             "alpha": prop(kf.ALPHA, clip.alpha),
+            "brightness": prop(kf.BRIGHTNESS, 0.0), "contrast": prop(kf.CONTRAST, 0.0),
+            "saturation": prop(kf.SATURATION, 0.0),
         }
 
     def _count_extras(self, extras: Extras) -> None:
@@ -254,6 +263,20 @@ class _Builder:
             fade_in=fade.fade_in / 1e6 if fade else 0.0, fade_out=fade.fade_out / 1e6 if fade else 0.0,
             reverse=reverse,
         ))
+
+
+def _hole(clip: VisualLayer, fill_size: tuple[float, float], canvas: tuple[int, int]) -> Mask | None:
+    """Where a fading clip sits, cut out of its fill: the two fade as one picture (the clip
+    over its fill) instead of the fill showing through the half-faded clip. Only for a clip
+    that stands still, unturned and unmasked; others keep the whole fill."""
+    values = (clip.x, clip.y, clip.scale_x, clip.scale_y, clip.rotation)
+    if any(v.constant is None for v in values) or clip.rotation.constant % 360 or clip.mask is not None:
+        return None
+    fill_w, fill_h = fill_size
+    return Mask("hole", "rectangle", center_x=(clip.x.constant - canvas[0] / 2) / (fill_w / 2),
+                center_y=-(clip.y.constant - canvas[1] / 2) / (fill_h / 2),
+                width=clip.width * abs(clip.scale_x.constant) / fill_w,
+                height=clip.height * abs(clip.scale_y.constant) / fill_h, invert=True)
 
 
 def _curve(keyframes: KeyframeList, start: float) -> Expr:

@@ -26,8 +26,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("order", "图层顺序", "layer order", RENDERED,
             "visual, text and effect segments stack by `render_index`, then track order"),
     Feature("keyframes", "关键帧", "keyframes", RENDERED,
-            "position X/Y, scale X/Y and uniform, rotation, alpha on video, photo and text segments; "
-            "volume on video and audio sound; linear, Bezier controls sampled"),
+            "position X/Y, scale X/Y and uniform, rotation, alpha, brightness, contrast, saturation on video, "
+            "photo and text segments; volume on video and audio sound; linear, Bezier controls sampled"),
     Feature("transitions", "转场", "transitions", RENDERED,
             "叠化 dissolve, 闪黑/闪白 dips, …擦除 wipes, 向左/向右/向上/向下 pushes, 滑动 slide, 推近/拉远 zooms, "
             "centred on the cut; any other name is a dissolve, named as approximated"),
@@ -41,7 +41,8 @@ FEATURES: tuple[Feature, ...] = (
             "blurred (the clip itself, covering the canvas) and coloured canvases behind a clip; "
             "image canvases are not rendered"),
     Feature("crop", "裁剪", "crops", RENDERED, "a material's crop rectangle"),
-    Feature("reverse", "倒放", "reversed clips", RENDERED, "picture and sound, for clips up to 60 s"),
+    Feature("reverse", "倒放", "reversed clips", RENDERED,
+            "picture and sound, for clips up to 10 s (longer ones play forwards, named)"),
     Feature("filter", "滤镜", "filters", APPROXIMATED,
             "the common names as the nearest ffmpeg filter at their intensity (see LOOKS); others not rendered"),
     Feature("video_effects", "特效", "effects", APPROXIMATED,

@@ -75,6 +75,9 @@ class VisualLayer:
     wipe: Wipe | None = None
     blur: float = 0.0  # 0..1, background fills
     looks: tuple[Look, ...] = ()  # applied to this layer alone
+    brightness: Expr = const(0.0)  # −1..1, keyframed colour adjustments; 0 changes nothing
+    contrast: Expr = const(0.0)
+    saturation: Expr = const(0.0)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from capcut_mate.agent.exporters import Exporter, ExporterOptions, ExportFailed, ExportJob, ExportResult, Progress
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy
@@ -40,8 +39,15 @@ from capcut_mate.render.environment import (
     find_font,
     font_families,
 )
-from capcut_mate.render.ffmpeg.compose import RenderPlan, build_plan
-from capcut_mate.render.ffmpeg.run import RenderFailed, render
+from capcut_mate.render.ffmpeg.compose import (
+    RenderPlan,
+    build_join_plan,
+    build_plan,
+    build_sound_plan,
+    build_window_plan,
+    plan_windows,
+)
+from capcut_mate.render.ffmpeg.run import RenderFailed, render, render_windows, together
 from capcut_mate.render.media import MediaFile, MediaUnreadable, probe
 from capcut_mate.render.text.raster import FaceChoice, TextImage, TextRaster
 from capcut_mate.render.timeline import Timeline, build_timeline
@@ -51,8 +57,8 @@ log = logging.getLogger("capcut_mate.agent.ffmpeg")
 
 CONTENT_FILE = "draft_content.json"
 NOTHING_TO_RENDER = "导出草稿失败: 草稿中没有可渲染的内容"
+WINDOW_SECONDS = 10.0  # a longer render is cut into windows of about this length
 _PROBES_AT_ONCE = 4
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class FfmpegSettings:
     limits: FetchLimits
     font_file: Path | None
     kill_grace_seconds: float
+    render_jobs: int = 1
 
     @classmethod
     def from_options(cls, options: ExporterOptions) -> FfmpegSettings:
@@ -70,7 +77,27 @@ class FfmpegSettings:
             limits=FetchLimits(max_draft_bytes=options.max_draft_bytes),
             font_file=Path(font_file) if font_file else None,
             kill_grace_seconds=options.kill_grace_seconds,
+            render_jobs=options.render_jobs or default_render_jobs(),
         )
+
+
+def default_render_jobs() -> int:
+    """Windows of one render at once: one per core, as memory allows (about 600 MB each)."""
+    cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 4 * 1024**3
+    return max(1, min(cores, memory // (600 * 1024**2), 4))
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A draft laid out and ready to compile: its timeline, its files, its drawn texts."""
+
+    timeline: Timeline
+    files: dict[str, Path]
+    texts: dict[str, TextImage]
 
 
 def ffmpeg_exporter(options: ExporterOptions) -> Exporter:
@@ -89,9 +116,10 @@ async def plan_export(job: ExportJob, options: ExporterOptions) -> tuple[str, Re
     async def no_progress(progress: int, stage: str | None = None, message: str | None = None) -> None:
         pass
 
+    export = _Export(FfmpegSettings.from_options(options), job, no_progress)
     with _as_export_failures():
-        ffmpeg, plan = await _Export(FfmpegSettings.from_options(options), job, no_progress).prepare()
-    return ffmpeg.path, plan
+        ffmpeg, scene = await export.prepare()
+    return ffmpeg.path, export.single_plan(scene, ffmpeg)
 
 
 class _Export:
@@ -110,24 +138,33 @@ class _Export:
 
     async def run(self) -> ExportResult:
         with _as_export_failures():
-            ffmpeg, plan = await self.prepare()
-            await render(ffmpeg.path, plan, work_dir=self.work_dir, temporary=self.temporary, output=self.output,
-                         progress=self._progress, kill_grace_seconds=self.settings.kill_grace_seconds)
+            ffmpeg, scene = await self.prepare()
+            windows = plan_windows(scene.timeline, WINDOW_SECONDS)
+            grace = self.settings.kill_grace_seconds
+            if len(windows) == 1:
+                plan = await asyncio.to_thread(self.single_plan, scene, ffmpeg)
+                await render(ffmpeg.path, plan, work_dir=self.work_dir, temporary=self.temporary, output=self.output,
+                             progress=self._progress, kill_grace_seconds=grace)
+            else:
+                parts, sound, join = await asyncio.to_thread(self.window_plans, scene, ffmpeg, windows)
+                await render_windows(ffmpeg.path, parts, sound, join, jobs=self.settings.render_jobs,
+                                     work_dir=self.work_dir, temporary=self.temporary, output=self.output,
+                                     progress=self._progress, kill_grace_seconds=grace)
             await self.progress(90)
         return ExportResult(video_path=self.job.output_path)
 
-    async def prepare(self) -> tuple[Ffmpeg, RenderPlan]:
-        """Everything before ffmpeg runs: the draft fetched and read, the ffmpeg command planned."""
+    async def prepare(self) -> tuple[Ffmpeg, Scene]:
+        """Everything before ffmpeg runs: the draft fetched and read, its timeline laid out."""
         await self.progress(10)
         async with Downloader(self.settings.policy, self.settings.limits) as downloader:
             folder = await list_draft(self.job.draft_url, self.job.draft_key, downloader)
             draft = await self.read_draft(folder, downloader)
             ffmpeg, raster = await self.prepare_environment(draft)
             media = await self.fetch_materials(draft, folder, downloader, ffmpeg)
-        plan = await asyncio.to_thread(self.plan, draft, media, ffmpeg, raster)
+        scene = await asyncio.to_thread(self.lay_out, draft, media, raster)
         for warning in self.warnings:
             await self.warn(warning)
-        return ffmpeg, plan
+        return ffmpeg, scene
 
     async def read_draft(self, folder: DraftFolder, downloader: Downloader) -> Draft:
         if CONTENT_FILE not in folder.files:
@@ -182,7 +219,7 @@ class _Export:
                 except MediaUnreadable as problem:
                     raise ExportFailed(f"导出草稿失败: 素材无法读取: {path.name} ({problem})") from None
 
-        files = dict(await _together(fetch_and_probe(index, source) for index, source in enumerate(unique)))
+        files = dict(await together(fetch_and_probe(index, source) for index, source in enumerate(unique)))
         for material in _materials(draft):
             file = files[sources[material.id]]
             if material.kind == "audio" and not file.has_audio:
@@ -192,17 +229,42 @@ class _Export:
         await self.progress(50)
         return {material_id: files[source] for material_id, source in sources.items()}
 
-    def plan(self, draft: Draft, media: dict[str, MediaFile], ffmpeg: Ffmpeg, raster: TextRaster | None) -> RenderPlan:
+    def lay_out(self, draft: Draft, media: dict[str, MediaFile], raster: TextRaster | None) -> Scene:
         timeline = build_timeline(draft, media)
         texts = self.draw_texts(timeline, raster) if raster else {}
         self.warnings = list(timeline.warnings)
         if raster and raster.missing:
             self.warnings.append("近似: 字体 " + "、".join(sorted(raster.missing)) + " (fonts: drawn in the default)")
+        return Scene(timeline, {material_id: file.path for material_id, file in media.items()}, texts)
+
+    def single_plan(self, scene: Scene, ffmpeg: Ffmpeg) -> RenderPlan:
         graph_file = self.work_dir / "filter_graph.txt"
-        plan = build_plan(timeline, {material_id: file.path for material_id, file in media.items()}, texts,
-                          graph_file=graph_file, graph_file_option=ffmpeg.graph_file_option, output=self.temporary)
+        plan = build_plan(scene.timeline, scene.files, scene.texts, graph_file=graph_file,
+                          graph_file_option=ffmpeg.graph_file_option, output=self.temporary)
         graph_file.write_text(plan.graph, encoding="utf-8")
         return plan
+
+    def window_plans(self, scene: Scene, ffmpeg: Ffmpeg, windows: list[tuple[int, int]]):
+        """A plan per window of picture, one for the soundtrack, and one that joins them."""
+        folder = self.work_dir / "windows"
+        folder.mkdir(exist_ok=True)
+        threads = max(1, (os.cpu_count() or 1) // min(self.settings.render_jobs, len(windows)))
+        parts = []
+        for index, window in enumerate(windows):
+            graph_file, made = folder / f"{index}.graph.txt", folder / f"{index}.mp4"
+            plan = build_window_plan(scene.timeline, scene.files, scene.texts, window, graph_file=graph_file,
+                                     graph_file_option=ffmpeg.graph_file_option, output=made, threads=threads)
+            graph_file.write_text(plan.graph, encoding="utf-8")
+            parts.append((plan, made))
+        graph_file, sound = folder / "sound.graph.txt", folder / "sound.m4a"
+        sound_plan = build_sound_plan(scene.timeline, scene.files, graph_file=graph_file,
+                                      graph_file_option=ffmpeg.graph_file_option, output=sound)
+        graph_file.write_text(sound_plan.graph, encoding="utf-8")
+        list_file = folder / "windows.txt"
+        join = build_join_plan([made for _, made in parts], sound, list_file=list_file,
+                               duration=scene.timeline.duration, output=self.temporary)
+        list_file.write_text(join.graph, encoding="utf-8")
+        return parts, (sound_plan, sound), join
 
     def draw_texts(self, timeline: Timeline, raster: TextRaster) -> dict[str, TextImage]:
         """Each text layer drawn to a picture of its own."""
@@ -236,18 +298,6 @@ def _materials(draft: Draft) -> list[Material]:
     for segment in draft.segments(VisualSegment) + draft.segments(AudioSegment):
         seen.setdefault(segment.material.id, segment.material)
     return list(seen.values())
-
-
-async def _together(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """Await them at once; at the first failure, cancel the others and raise it."""
-    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 @contextlib.contextmanager
