@@ -293,3 +293,25 @@ def test_upstream_text_shadow_renders_its_pink_shadow_to_the_upper_right(tmp_pat
     shade = box_of(pinks)
     assert shade.top < text.top - 3 and shade.right > text.right + 3, ("up and to the right", text, shade)
     assert shade.left > text.left + 10 and shade.bottom < text.bottom - 10, ("not down or left", text, shade)
+
+
+def test_a_bubble_is_drawn_as_a_box_behind_the_text_and_named(tmp_path):
+    from capcut_mate.render.draft import parse_draft
+    from capcut_mate.render.environment import bundled_font
+    from capcut_mate.render.text.raster import FaceChoice, TextRaster
+    from capcut_mate.render.timeline import build_timeline
+
+    draft = DraftBuilder(tmp_path / "bubble", width=640, height=360)
+    segment = draft.text(draft.track("text"), "气泡 bubble", start=0, duration=1, size=12, y=0.0)
+    draft.material("effects", {"type": "text_shape", "resource_id": "7100000000000000001"}, used_by=segment)
+    draft.write()
+    timeline = build_timeline(parse_draft((draft.folder / "draft_content.json").read_bytes()), {})
+    assert timeline.warnings == ("近似: 文字气泡 7100000000000000001 (text bubbles)",)
+    (layer,) = timeline.layers
+    font = bundled_font()
+    raster = TextRaster(640, 360, FaceChoice(font.path, font.index), {})
+    plain = Image.open(raster.draw(layer.segment.material, tmp_path / "plain.png").path)
+    bubbled = Image.open(raster.draw(layer.segment.material, tmp_path / "bubble.png", bubble=layer.bubble).path)
+    corner = (plain.width // 2, 4)  # above the words, inside the box
+    assert plain.getpixel(corner)[3] == 0, "no box without a bubble"
+    assert bubbled.getpixel(corner)[3] > 100 and max(bubbled.getpixel(corner)[:3]) < 40, "a dark box behind"

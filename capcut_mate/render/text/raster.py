@@ -84,9 +84,13 @@ class TextRaster:
             self._fonts[key] = ImageFont.truetype(str(face.path), size, index=face.index)
         return self._fonts[key]
 
-    def draw(self, material: TextMaterial, output: Path, *, effect: TextStyle | None = None) -> TextImage:
-        """Draw `material` (or, for 花字, its words in `effect`'s look) into `output`."""
+    def draw(self, material: TextMaterial, output: Path, *, effect: TextStyle | None = None,
+             bubble: bool = False) -> TextImage:
+        """Draw `material` (or, for 花字, its words in `effect`'s look) into `output`; a bubble
+        resource, which the draft only names, as a dark rounded box behind the text."""
         styles = material.styles if effect is None else (replace(effect, start=0, end=len(material.text)),)
+        if bubble and not material.background_color:
+            material = replace(material, background_color="#000000", background_alpha=0.6, background_round=0.6)
         glyphs, block_w, block_h = self._layout(material, styles)
         base_px = max(g.size for g in glyphs) if glyphs else round(material.base.size * self.unit)
         margin = self._margin(styles, base_px)

@@ -224,7 +224,7 @@ class _Builder:
             name, effect = text_effect_style(segment.extras.text_effect, segment.material.base)
             self.notes.approximate("text_effect", name)
         if segment.extras.bubble:
-            self.notes.leave_out("text_shape")
+            self.notes.approximate("text_shape", segment.extras.bubble)
         start, end = segment.target.start / 1e6, segment.target.end / 1e6
         motion = Motion()
         apply_text_animations(segment.extras.animations, start, end, self.width, self.height, motion, self.notes)
@@ -234,7 +234,7 @@ class _Builder:
             x=add(props["x"], *motion.dx), y=add(props["y"], *motion.dy),
             scale_x=multiply(props["scale_x"], *motion.scale), scale_y=multiply(props["scale_y"], *motion.scale),
             alpha=multiply(props["alpha"], *motion.alpha), rotation=add(props["rotation"], *motion.rotation),
-            wipe=motion.wipe, effect=effect,
+            wipe=motion.wipe, effect=effect, bubble=bool(segment.extras.bubble),
         )
 
     def _adjustment(self, key: tuple[int, int, int], segment: EffectSegment) -> None:

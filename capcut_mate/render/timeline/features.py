@@ -62,7 +62,11 @@ FEATURES: tuple[Feature, ...] = (
             "a draft's font is used where this machine has one of that name, else the default, named"),
     Feature("text_effect", "花字", "text effects", APPROXIMATED,
             "the fill, stroke and glow the 花字's name describes (known ids), else white with a dark outline"),
-    Feature("text_shape", "文字气泡", "text bubbles", NOT_RENDERED, "the text is drawn without the bubble"),
+    Feature("text_shape", "文字气泡", "text bubbles", APPROXIMATED,
+            "a dark rounded box behind the text (the bubble's picture is a resource), named"),
+    Feature("sound", "声音", "sound", RENDERED,
+            "audio tracks and the sound of video segments, each at its volume or volume keyframes and speed, "
+            "mixed without normalising; a muted track is silent"),
     Feature("audio_fades", "淡入淡出", "audio fades", RENDERED, "fade-in and fade-out lengths"),
     Feature("adjust", "调节", "adjustments", NOT_RENDERED, "adjustment tracks are left out"),
     Feature("text_templates", "文字模板", "text templates", NOT_RENDERED, "text templates are left out"),

@@ -96,6 +96,7 @@ class TextLayer:
     rotation: Expr = const(0.0)
     wipe: Wipe | None = None
     effect: TextStyle | None = None  # a 花字's look, drawn instead of the text's own styles
+    bubble: bool = False  # a bubble resource: drawn as a rounded box behind the text
 
 
 @dataclass(frozen=True)

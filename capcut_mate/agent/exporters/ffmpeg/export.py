@@ -270,7 +270,8 @@ class _Export:
         """Each text layer drawn to a picture of its own."""
         folder = self.work_dir / "texts"
         folder.mkdir(exist_ok=True)
-        return {layer.name: raster.draw(layer.segment.material, folder / f"{index}.png", effect=layer.effect)
+        return {layer.name: raster.draw(layer.segment.material, folder / f"{index}.png", effect=layer.effect,
+                                        bubble=layer.bubble)
                 for index, layer in enumerate(t for t in timeline.layers if isinstance(t, TextLayer))}
 
     @staticmethod
