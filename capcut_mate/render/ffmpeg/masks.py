@@ -6,7 +6,8 @@ frame's centre (+y up), sizes are fractions of the frame, rotation is degrees cl
 Pixel (X, Y) is turned into the mask's own axes (u along its width, v along its height,
 y down) and a signed distance `d` (pixels, positive inside) decides: alpha = d / feather + ½,
 clipped, so a feathered edge is a ramp `feather` pixels wide centred on the outline.
-Feather widths: line and mirror masks ¼ of the frame's short side × feather, shapes ½ of
+爱心 and 星形 are drawn as a heart curve and a regular five-pointed star filling the
+mask's box. Feather widths: line and mirror masks ¼ of the frame's short side × feather, shapes ½ of
 the shape's short side × feather.
 """
 
@@ -60,7 +61,12 @@ def _shape_distance(mask: Mask, mw: float, mh: float, u: str, v: str) -> str:
         hx, hy = f"({x}*1.15)", f"({y}*1.2+0.1)"
         field = f"(pow({hx}*{hx}+{hy}*{hy}-1,3)-{hx}*{hx}*pow({hy},3))"
         return f"(-{field})*{number(min(a, b))}"
-    # A five-pointed star, one point up: its radius swings between 0.45 and 1 of the box.
-    angle = f"atan2({v},{u})+PI/2"
-    radius = f"(0.45+0.55*pow(abs(cos(2.5*({angle}))),4))"
-    return f"({radius}-hypot({x},{y}))*{number(min(a, b))}"
+    # A regular five-pointed star, one point up, with straight edges: the radius of its outline
+    # at the pixel's angle, folded into the first half-point (0..36°) where it runs from an
+    # outer point (radius 1) to an inner one (radius 0.382).
+    inner = 0.382
+    y2, x2 = inner * math.sin(math.pi / 5), inner * math.cos(math.pi / 5)
+    turned = f"mod(atan2({y},{x})-PI/2+20*PI,2*PI/5)"
+    folded = f"min({turned},2*PI/5-{turned})"
+    outline = f"({number(y2)}/(cos({folded})*{number(y2)}+sin({folded})*{number(1 - x2)}))"
+    return f"({outline}-hypot({x},{y}))*{number(min(a, b))}"
