@@ -82,7 +82,7 @@ def test_a_zoom_keyframe_scales_per_frame_from_the_largest_size(draft):
     draft.keyframes(segment, "UNIFORM_SCALE", [(0, 1.0), (2, 0.5)])
     plan = compiled(draft)
     assert_golden("zoom_keyframe", plan.graph)
-    assert "scale=w=320:h=180:out_range=tv," in plan.graph, "scaled once to the largest size, before the loop"
+    assert "scale=w=320:h=180:out_range=tv,format=yuv420p," in plan.graph, "scaled once to the largest size, before the loop"
     assert "eval=frame" in plan.graph and "if(lt(t\\,2)" in plan.graph, "then per frame along the curve"
 
 

@@ -16,6 +16,7 @@ from capcut_mate.render.environment import ffmpeg_error
 _STREAM = re.compile(r"^\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", re.MULTILINE)
 _SIZE = re.compile(r"[ ,](\d{1,5})x(\d{1,5})[ ,\[]")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+_ALPHA_FORMATS = re.compile(r"\b(rgba|bgra|argb|abgr|yuva\w*|gbrap\w*|ya8|ya16\w*|pal8|rgba64\w*)\b")
 _ROTATED = re.compile(r"rotation of -?90\.00 degrees|rotate\s*:\s*-?(90|270)\b")
 PROBE_SECONDS = 60.0
 
@@ -41,6 +42,7 @@ class MediaFile:
     width: int = 0  # the picture's, as displayed (0: no picture)
     height: int = 0
     duration: float = 0.0  # seconds; 0 where the container does not say (a still image)
+    has_alpha: bool = False  # its picture carries transparency (a PNG's alpha, say)
 
 
 async def probe(ffmpeg: str, path: Path) -> MediaFile:
@@ -59,7 +61,8 @@ async def probe(ffmpeg: str, path: Path) -> MediaFile:
     duration = _DURATION.search(text)
     seconds = (int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])) if duration else 0.0
     return MediaFile(path, has_video=bool(pictures), has_audio=any(kind == "Audio" for kind, _ in streams),
-                     width=width, height=height, duration=seconds)
+                     width=width, height=height, duration=seconds,
+                     has_alpha=bool(pictures and _ALPHA_FORMATS.search(pictures[0])))
 
 
 def _size(stream: str) -> tuple[int, int]:

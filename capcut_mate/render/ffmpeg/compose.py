@@ -190,14 +190,15 @@ class _Composer:
         height = _even(min(layer.height * scale_y, MAX_LAYER_SIDE))
         stream, photo = self.source(layer, frames)
         stream = stream.filter("scale", w=width, h=height, out_range="tv")  # JPEGs are full range; video is not
+        needs_alpha = (layer.mask is not None or layer.alpha.constant != 1.0 or layer.rotation.constant != 0.0
+                       or layer.wipe is not None or getattr(layer.source, "alpha", False))
+        # One concrete format from here on: overlay then takes the frames as they are, with no
+        # conversion per frame (a JPEG's yuvj420p would get one for every frame it is shown).
+        stream = stream.filter("format", ALPHA_FORMAT if needs_alpha else "yuv420p")
         for look in layer.looks:
             stream = apply_look(stream, look, short_side=min(width, height))
         if layer.blur:
             stream = stream.filter("gblur", sigma=number(2 + layer.blur * min(width, height) / 30))
-        needs_alpha = (layer.mask is not None or layer.alpha.constant != 1.0 or layer.rotation.constant != 0.0
-                       or layer.wipe is not None)
-        if needs_alpha:
-            stream = stream.filter("format", ALPHA_FORMAT)
         if layer.mask is not None:
             stream = self.masked(stream, layer, width, height, frames if not photo else 1)
         if layer.flip_horizontal:
@@ -231,7 +232,7 @@ class _Composer:
             fx = f"({expression(layer.scale_x)})/{number(scale_x)}"
             fy = f"({expression(layer.scale_y)})/{number(scale_y)}"
             stream = stream.filter("scale", w=f"max(2,trunc(iw*abs({fx})/2)*2)", h=f"max(2,trunc(ih*abs({fy})/2)*2)",
-                                   eval="frame")
+                                   eval="frame", flags="bilinear")  # shrinking by at most the zoom: bilinear is enough
         return stream, box
 
     def source(self, layer: VisualLayer, frames: int) -> tuple[Stream, bool]:
@@ -399,7 +400,7 @@ def _text_as_picture(layer: TextLayer, image: TextImage) -> VisualLayer:
     """A text layer as the photo of its drawn picture, at scale 1 its own size."""
     return VisualLayer(
         name=layer.name, start=layer.start, end=layer.end,
-        source=Footage(_text_id(layer.name), "photo", image.width, image.height),
+        source=Footage(_text_id(layer.name), "photo", image.width, image.height, alpha=True),
         width=image.width, height=image.height, x=layer.x, y=layer.y, scale_x=layer.scale_x, scale_y=layer.scale_y,
         rotation=layer.rotation, alpha=layer.alpha, wipe=layer.wipe,
     )

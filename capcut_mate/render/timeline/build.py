@@ -142,7 +142,8 @@ class _Builder:
 
     def _footage(self, segment: VisualSegment, info: MediaFile, motion: Motion) -> Footage:
         if segment.material.kind == "photo":
-            return Footage(segment.material.id, "photo", info.width, info.height, segment.material.crop)
+            return Footage(segment.material.id, "photo", info.width, info.height, segment.material.crop,
+                           alpha=info.has_alpha)
         reverse = segment.reverse
         if reverse and segment.source.duration / 1e6 > MAX_REVERSED_SECONDS:
             self.notes.leave_out("reverse")
@@ -159,7 +160,7 @@ class _Builder:
         hold_end = max(playing - max(available, 0.0), 0.0) + (motion.end_later if reverse else 0.0)
         return Footage(segment.material.id, "video", info.width, info.height, segment.material.crop,
                        source_start=max(source_start, 0.0), speed=speed, reverse=reverse,
-                       hold_start=hold_start, hold_end=round(hold_end, 6))
+                       hold_start=hold_start, hold_end=round(hold_end, 6), alpha=info.has_alpha)
 
     def _canvas(self, segment: VisualSegment, layer: VisualLayer, motion: Motion) -> list[VisualLayer]:
         canvas = segment.extras.canvas

@@ -29,6 +29,7 @@ class Footage:
     reverse: bool = False
     hold_start: float = 0.0  # seconds the first frame is held before the footage moves (transitions)
     hold_end: float = 0.0  # seconds the last frame is held after it ends
+    alpha: bool = False  # the file's picture has transparency of its own
 
 
 @dataclass(frozen=True)
