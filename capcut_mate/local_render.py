@@ -61,6 +61,10 @@ async def render_source(source: str, output: Path, *, font_file: Path | None = N
             progress.finish()
             print(f"capcut-mate render: {failure.message}", file=stream)
             return 1
+        except Exception as error:  # the exporter's own bug: still one line, as a job would record it
+            progress.finish()
+            print(f"capcut-mate render: 导出草稿失败: {error or type(error).__name__}", file=stream)
+            return 1
         progress.finish()
         produced = result.video_path or job.output_path
         partial = output.with_name(output.name + ".part")

@@ -470,8 +470,9 @@ async def test_what_is_not_rendered_is_named_in_a_warning(aiohttp_server, tmp_pa
     progress = Recorder()
     await exporter(allow_local_drafts=True)(job_in(tmp_path / "work", base + "get_draft?draft_id=effects",
                                                    "effects"), progress)
-    assert "warning: 未渲染: 贴纸 ×1 (stickers)" in progress.messages
-    assert "warning: 近似: 转场 魔法 (transitions)" in progress.messages, "one transition: the last segment has no next"
+    assert "warning: 未渲染: 贴纸 ×1 (stickers), 转场 ×1 (transitions)" in progress.messages, (
+        "the last segment's transition has no next segment to go to")
+    assert "warning: 近似: 转场 魔法 (transitions)" in progress.messages, "the first one is drawn as a dissolve"
 
 
 async def test_a_file_that_several_segments_use_is_fetched_once(aiohttp_server, tmp_path):

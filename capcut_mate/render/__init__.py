@@ -11,6 +11,8 @@ Three layers, each its own package, each knowing only the ones before it:
 3. `ffmpeg`: the timeline compiled to one ffmpeg command (a filter-graph DAG with labels
    allocated and escaping in one place), and running it.
 
-`media` probes material files and `environment` finds ffmpeg and fonts for both the
-agent's exporter (`capcut_mate.agent.exporters.ffmpeg`) and local renders.
+Beside them: `text` draws captions into pictures with Pillow (the timeline uses its 花字
+table, the ffmpeg layer places its pictures); `media` probes material files and
+`environment` finds ffmpeg and fonts, for both the agent's exporter
+(`capcut_mate.agent.exporters.ffmpeg`) and local renders.
 """

@@ -53,6 +53,18 @@ class Mask:
     round_corner: float = 0.0  # 0..1, rectangles only
     invert: bool = False
 
+    @property
+    def is_exact(self) -> bool:
+        """A shape the config describes whole (the others' outlines are JianYing resources)."""
+        return self.shape in ("line", "mirror", "circle", "rectangle")
+
+    @property
+    def outline(self) -> str | None:
+        """"heart" or "star" for the two geometric shapes drawn by their names, else None."""
+        if self.shape != "geometric_shape":
+            return None
+        return "heart" if "心" in self.name else "star" if "星" in self.name else None
+
 
 @dataclass(frozen=True)
 class Canvas:

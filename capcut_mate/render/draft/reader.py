@@ -36,10 +36,11 @@ from capcut_mate.render.draft.tracks import Draft, Track
 
 MAX_CANVAS_SIDE = 8192
 MAX_SEGMENTS = 5000  # a draft with more is refused: each one is an ffmpeg input
+MAX_DURATION = 4 * 3600 * 1_000_000  # microseconds: a draft that ends later is refused
+SPEEDS = (0.05, 100.0)  # JianYing's range is 0.1–100
 # Materials JianYing has every segment reference, which change nothing in the picture or sound.
 _NEUTRAL_REFERENCES = frozenset({
     "placeholders", "placeholder_infos", "sound_channel_mappings", "material_colors", "vocal_separations", "beats",
-    "speeds",  # read as the segment's own speed; a curve is flagged below
 })
 
 
@@ -83,6 +84,8 @@ class _Reader:
             if count > MAX_SEGMENTS:
                 raise DraftError(f"片段超过 {MAX_SEGMENTS} 个")
             segments = tuple(self._segment(kind, s, muted) for s in raw_segments)
+            if any(s.target.end > MAX_DURATION for s in segments):
+                raise DraftError(f"草稿长于 {MAX_DURATION // 3_600_000_000} 小时")
             tracks.append(Track(kind, index, muted, segments))
         return Draft(width, height, fps, tuple(tracks))
 
@@ -112,9 +115,7 @@ class _Reader:
     def _visual(self, segment: dict[str, Any], target: TimeRange, render_index: int, muted: bool) -> VisualSegment:
         entry = self._material(segment, "videos")
         kind = "photo" if entry.get("type") == "photo" else "video"
-        speed = number(segment.get("speed"), 1.0) or 1.0
-        if speed <= 0 or speed > 100:
-            raise DraftError(f"片段速度 {speed} 不合理")
+        speed = _speed(segment)
         return VisualSegment(
             id=str(segment.get("id") or ""), material=self._media_material(entry, kind),
             target=target, source=self._source(segment, target, speed, kind), speed=speed,
@@ -126,9 +127,7 @@ class _Reader:
 
     def _audio(self, segment: dict[str, Any], target: TimeRange, muted: bool) -> AudioSegment:
         entry = self._material(segment, "audios")
-        speed = number(segment.get("speed"), 1.0) or 1.0
-        if speed <= 0 or speed > 100:
-            raise DraftError(f"片段速度 {speed} 不合理")
+        speed = _speed(segment)
         return AudioSegment(
             id=str(segment.get("id") or ""), material=self._media_material(entry, "audio"),
             target=target, source=self._source(segment, target, speed, "audio"), speed=speed,
@@ -168,7 +167,7 @@ class _Reader:
         fields: dict[str, Any] = {"animations": [], "effects": [], "audio_effects": [], "other": []}
         for reference in as_list(segment.get("extra_material_refs")):
             list_name, entry = self.materials.get(str(reference), (None, None))
-            if entry is None or list_name in _NEUTRAL_REFERENCES and list_name != "speeds":
+            if entry is None or list_name in _NEUTRAL_REFERENCES:
                 continue
             if list_name == "speeds":
                 if entry.get("curve_speed") or entry.get("mode") not in (None, 0):
@@ -200,6 +199,13 @@ class _Reader:
             else:
                 fields["other"].append(str(list_name))
         return Extras(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def _speed(segment: dict[str, Any]) -> float:
+    speed = number(segment.get("speed"), 1.0) or 1.0
+    if not SPEEDS[0] <= speed <= SPEEDS[1]:
+        raise DraftError(f"片段速度 {speed} 不合理")
+    return speed
 
 
 def _uniform(segment: dict[str, Any]) -> bool:

@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from capcut_mate.render.draft.fields import as_dict, as_list, hex_colour, loads, number
+from capcut_mate.render.draft.fields import DraftError, as_dict, as_list, hex_colour, loads, number
 
 DEFAULT_TEXT_SIZE = 15.0  # JianYing's default font size
+MAX_TEXT_CHARACTERS = 5000  # a caption longer than this is refused
+MAX_TEXT_SIZE = 300.0  # JianYing's own slider stops at 300
 _LEGACY_TAG = re.compile(r"<[^>]*>")
 
 
@@ -24,7 +26,7 @@ class Shadow:
     color: str  # '#rrggbb'
     alpha: float  # 0..1
     angle: float  # degrees; JianYing's default is -45
-    distance: float  # JianYing's unit (about a pixel at size 15 on a 1080-pixel short side)
+    distance: float  # JianYing's unit: 2 pixels on a 1080-pixel short side (render.text.raster)
     diffuse: float  # blur, 0..1
 
 
@@ -58,8 +60,6 @@ class TextMaterial:
     background_color: str | None = None
     background_alpha: float = 1.0
     background_round: float = 0.0
-    text_effect: str = ""  # a 花字 resource id, when one is applied
-    bubble: str = ""  # a text bubble (text_shape) resource id
 
     @property
     def base(self) -> TextStyle:
@@ -68,6 +68,8 @@ class TextMaterial:
 
 def read_text_material(entry: dict[str, Any]) -> TextMaterial:
     text, raw_styles = _content(entry.get("content"))
+    if len(text) > MAX_TEXT_CHARACTERS:
+        raise DraftError(f"文字超过 {MAX_TEXT_CHARACTERS} 个字符")
     fallback = {"size": entry.get("font_size"), "color": entry.get("text_color")}
     styles = [_style(as_dict(s), text, fallback) for s in raw_styles] or [_style({}, text, fallback)]
     background = hex_colour(entry.get("background_color")) if entry.get("background_color") else None
@@ -76,8 +78,8 @@ def read_text_material(entry: dict[str, Any]) -> TextMaterial:
         styles=tuple(styles),
         alignment=int(number(entry.get("alignment"), 1)) if entry.get("alignment") in (0, 1, 2, 3, 4, 5) else 1,
         vertical=int(number(entry.get("typesetting"), 0)) == 1,
-        letter_spacing=number(entry.get("letter_spacing"), 0.0),
-        line_spacing=number(entry.get("line_spacing"), 0.02),
+        letter_spacing=min(max(number(entry.get("letter_spacing"), 0.0), -0.5), 5.0),
+        line_spacing=min(max(number(entry.get("line_spacing"), 0.02), -0.5), 5.0),
         line_max_width=min(max(number(entry.get("line_max_width"), 0.82), 0.05), 1.0),
         global_alpha=min(max(number(entry.get("global_alpha"), 1.0), 0.0), 1.0),
         background_color=background,
@@ -109,12 +111,12 @@ def _style(style: dict[str, Any], text: str, fallback: dict[str, Any]) -> TextSt
     start, end = _char_range(as_list(style.get("range")), text)
     return TextStyle(
         start=start, end=end,
-        size=max(number(style.get("size"), number(fallback.get("size"), DEFAULT_TEXT_SIZE)), 0.1),
+        size=min(max(number(style.get("size"), number(fallback.get("size"), DEFAULT_TEXT_SIZE)), 0.1), MAX_TEXT_SIZE),
         color=hex_colour(solid.get("color")) or hex_colour(fallback.get("color")) or "#ffffff",
         alpha=min(max(number(fill.get("alpha"), 1.0) * number(solid.get("alpha"), 1.0), 0.0), 1.0),
         bold=bool(style.get("bold")), italic=bool(style.get("italic")), underline=bool(style.get("underline")),
         stroke_color=hex_colour(stroke_solid.get("color")) if stroke else None,
-        stroke_width=max(number(stroke.get("width"), 0.0), 0.0) if stroke else 0.0,
+        stroke_width=min(max(number(stroke.get("width"), 0.0), 0.0), 1.0) if stroke else 0.0,
         shadow=_shadow(as_dict(shadows[0])) if shadows else None,
         font_name=str(font.get("id") or font.get("name") or ""), font_path=str(font.get("path") or ""),
     )
@@ -126,7 +128,7 @@ def _shadow(shadow: dict[str, Any]) -> Shadow:
         color=hex_colour(solid.get("color")) or "#000000",
         alpha=min(max(number(shadow.get("alpha"), 0.9), 0.0), 1.0),
         angle=number(shadow.get("angle"), -45.0),
-        distance=max(number(shadow.get("distance"), 5.0), 0.0),
+        distance=min(max(number(shadow.get("distance"), 5.0), 0.0), 100.0),
         diffuse=min(max(number(shadow.get("diffuse"), 0.0), 0.0), 1.0),
     )
 

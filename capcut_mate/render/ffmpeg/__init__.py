@@ -3,6 +3,7 @@
 - `graph`: the filter-graph DAG, its labels and its one escaper.
 - `expressions`: timeline values as ffmpeg expressions of `t`.
 - `compose`: `build_plan(timeline, …)`: layers, sound, encoder settings → `RenderPlan`.
-- `masks`, `looks`, `text`: how each mask shape, look and text layer is drawn.
+- `masks`, `looks`: how each mask shape and look is drawn (text arrives as pictures from
+  `render.text`).
 - `run`: running a plan, with progress, stall detection and cancellation.
 """

@@ -173,7 +173,7 @@ class _Composer:
         layer = _on_frames(layer, self.fps, self.window)
         if layer is None:
             return picture
-        stream, box = self.layer(layer)
+        stream = self.layer(layer)
         if layer.wipe is not None and not layer.wipe.across_layer:
             stream = self.wiped(stream, layer, layer.wipe)
             x, y = "0", "0"
@@ -181,16 +181,19 @@ class _Composer:
             x, y = f"{expression(layer.x)}-w/2", f"{expression(layer.y)}-h/2"
         return self.graph.filter("overlay", picture, stream, x=x, y=y, eof_action="pass", format="auto")
 
-    def layer(self, layer: VisualLayer) -> tuple[Stream, tuple[int, int]]:
+    def layer(self, layer: VisualLayer) -> Stream:
         frames = max(1, round((layer.end - layer.start) * self.fps))
         sample = _frame_times(layer.start, frames, self.fps)
         scale_x, scale_y = _extent(layer.scale_x, sample), _extent(layer.scale_y, sample)
         static_scale = layer.scale_x.constant is not None and layer.scale_y.constant is not None
-        width = _even(min(layer.width * scale_x, MAX_LAYER_SIDE))
-        height = _even(min(layer.height * scale_y, MAX_LAYER_SIDE))
+        # The largest size the layer reaches, with one factor on both sides if it must be capped.
+        cap = min(1.0, MAX_LAYER_SIDE / max(layer.width * scale_x, 1), MAX_LAYER_SIDE / max(layer.height * scale_y, 1))
+        width, height = _even(layer.width * scale_x * cap), _even(layer.height * scale_y * cap)
         stream, photo = self.source(layer, frames)
         stream = stream.filter("scale", w=width, h=height, out_range="tv")  # JPEGs are full range; video is not
-        needs_alpha = (layer.mask is not None or layer.alpha.constant != 1.0 or layer.rotation.constant != 0.0
+        rotation = layer.rotation
+        turned = rotation.constant is None or bool(rotation.constant % 360)
+        needs_alpha = (layer.mask is not None or layer.alpha.constant != 1.0 or turned
                        or layer.wipe is not None or getattr(layer.source, "alpha", False))
         # One concrete format from here on: overlay then takes the frames as they are, with no
         # conversion per frame (a JPEG's yuvj420p would get one for every frame it is shown).
@@ -208,6 +211,8 @@ class _Composer:
         alpha = layer.alpha.constant
         if alpha is not None and alpha < 1:  # lut keeps the frame in YUV (colorchannelmixer would make it RGB)
             stream = stream.filter("lut", a=f"val*{number(max(alpha, 0.0))}")
+        if turned and static_scale and rotation.constant is not None:
+            stream = self.rotated(stream, rotation, width, height)  # a photo is turned once, before its loop
         if photo:
             stream = stream.filter("loop", loop=frames - 1, size=1, start=0)
         stream = stream.filter("setpts", f"N/({number(self.fps)}*TB)+{number(layer.start)}/TB")
@@ -219,21 +224,27 @@ class _Composer:
                                    saturation=f"1+{expression(layer.saturation)}", eval="frame")
         if layer.wipe is not None and layer.wipe.across_layer:
             stream = self.revealed(stream, layer, layer.wipe, width, height)
-        box = (width, height)
-        rotation = layer.rotation
-        if rotation.constant is None or rotation.constant % 360:
-            angle = f"({expression(rotation)})*PI/180"
-            side = _even(math.hypot(width, height)) if rotation.constant is None else None
-            stream = stream.filter("rotate", a=angle, ow=side or f"rotw({angle})", oh=side or f"roth({angle})",
-                                   c="black@0")
-            box = (side, side) if side else _rotated_box(width, height, rotation.constant)
         if not static_scale:
             # Scale relative to the largest size the layer reaches, whole even pixels per frame.
             fx = f"({expression(layer.scale_x)})/{number(scale_x)}"
             fy = f"({expression(layer.scale_y)})/{number(scale_y)}"
             stream = stream.filter("scale", w=f"max(2,trunc(iw*abs({fx})/2)*2)", h=f"max(2,trunc(ih*abs({fy})/2)*2)",
                                    eval="frame", flags="bilinear")  # shrinking by at most the zoom: bilinear is enough
-        return stream, box
+            if turned:  # turned after it is stretched, in a box of fixed size (rotate needs one)
+                stream = stream.filter("pad", w=width, h=height, x="(ow-iw)/2", y="(oh-ih)/2", color="black@0",
+                                       eval="frame")
+        if turned and not (static_scale and rotation.constant is not None):
+            stream = self.rotated(stream, rotation, width, height)
+        return stream
+
+    def rotated(self, stream: Stream, rotation: Expr, width: int, height: int) -> Stream:
+        """Turned clockwise by `rotation` degrees, on a transparent box that holds every angle
+        it takes (a fixed angle: just that angle's bounding box)."""
+        angle = f"({expression(rotation)})*PI/180"
+        if rotation.constant is not None:
+            return stream.filter("rotate", a=angle, ow=f"rotw({angle})", oh=f"roth({angle})", c="black@0")
+        side = _even(math.hypot(width, height))
+        return stream.filter("rotate", a=angle, ow=side, oh=side, c="black@0")
 
     def source(self, layer: VisualLayer, frames: int) -> tuple[Stream, bool]:
         """The layer's frames before anything is done to them; True for a single frame to loop."""
@@ -272,7 +283,9 @@ class _Composer:
                                  c3_mode="multiply", shortest=1)
 
     def alpha_over_time(self, stream: Stream, alpha: Expr, times: list[float]) -> Stream:
-        """Alpha that changes: colorchannelmixer's `aa`, set before each frame by sendcmd."""
+        """Alpha that changes: colorchannelmixer's `aa`, set before each frame by sendcmd.
+        colorchannelmixer works in RGB, so such a layer is converted for each frame it fades
+        (ffmpeg has no YUV filter whose alpha factor takes commands or expressions of t)."""
         target = self.graph.instance_name("alpha")
         stream = stream.filter("format", ALPHA_FORMAT)
         commands, last = [], None
@@ -433,12 +446,6 @@ def _extent(value: Expr, times: list[float]) -> float:
 
 def _even(pixels: float) -> int:
     return max(2, int(round(pixels / 2)) * 2)
-
-
-def _rotated_box(width: int, height: int, degrees: float) -> tuple[int, int]:
-    angle = math.radians(degrees)
-    c, s = abs(math.cos(angle)), abs(math.sin(angle))
-    return math.ceil(width * c + height * s), math.ceil(width * s + height * c)
 
 
 def _between(start: float, end: float) -> str:

@@ -1,5 +1,5 @@
 """Timeline values (`Expr`) as ffmpeg expressions of a time variable (`t` for overlay, scale,
-rotate, volume and drawtext, which all see the frame's timestamp in seconds)."""
+rotate, eq and volume, which all see the frame's timestamp in seconds)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,18 @@ def expression(value: Expr, t: str = "t") -> str:
 
 
 def _curve(curve: Curve, t: str) -> str:
-    text = number(curve.pieces[-1].v1)
-    for index in range(len(curve.pieces) - 1, -1, -1):
-        piece = curve.pieces[index]
-        text = f"if(lt({t},{number(piece.t1)}),{_piece(piece, t)},{text})"
-        previous_end = curve.pieces[index - 1].v1 if index else piece.v0
-        text = f"if(lt({t},{number(piece.t0)}),{number(previous_end)},{text})"
-    return text
+    """Pieces chosen by a balanced tree of comparisons: ffmpeg's expression parser nests only
+    so deep (a chain of one `if` per piece fails past about 46 pieces)."""
+    pieces = curve.pieces
+
+    def span(low: int, high: int) -> str:  # pieces[low:high], for t at or past pieces[low].t0
+        if high - low == 1:
+            piece = pieces[low]
+            return f"if(lt({t},{number(piece.t1)}),{_piece(piece, t)},{number(piece.v1)})"
+        middle = (low + high) // 2
+        return f"if(lt({t},{number(pieces[middle].t0)}),{span(low, middle)},{span(middle, high)})"
+
+    return f"if(lt({t},{number(pieces[0].t0)}),{number(pieces[0].v0)},{span(0, len(pieces))})"
 
 
 def _piece(piece: Piece, t: str) -> str:

@@ -94,7 +94,11 @@ class Graph:
     _instances: dict[str, int] = field(default_factory=dict)
 
     def input(self, path: str, *options: str) -> InputFile:
-        """An input file, with the options that go before its `-i`."""
+        """An input file, with the options that go before its `-i`. The same file with the same
+        options is one input, however often it is asked for (its stream is split)."""
+        for file in self.inputs:
+            if (file.path, file.options) == (path, options):
+                return file
         file = InputFile(self, len(self.inputs), path, options)
         self.inputs.append(file)
         return file

@@ -18,8 +18,6 @@ import math
 from capcut_mate.render.draft.materials import Mask
 from capcut_mate.render.ffmpeg.graph import number
 
-EXACT_SHAPES = ("line", "mirror", "circle", "rectangle")
-
 
 def mask_alpha(mask: Mask, width: int, height: int) -> str:
     """The geq expression of a mask's alpha on a width × height frame."""
@@ -56,7 +54,7 @@ def _shape_distance(mask: Mask, mw: float, mh: float, u: str, v: str) -> str:
         outside = f"(hypot(max({qx},0),max({qy},0))+min(max({qx},{qy}),0)-{number(r)})"
         return f"(-{outside})"
     x, y = f"({u}/{number(a)})", f"(-{v}/{number(b)})"  # y up, the shape's box is -1..1
-    if mask.name == "爱心":
+    if mask.outline == "heart":
         # (x² + y² − 1)³ − x²y³ ≤ 0, scaled to fill its box: a heart, point down.
         hx, hy = f"({x}*1.15)", f"({y}*1.2+0.1)"
         field = f"(pow({hx}*{hx}+{hy}*{hy}-1,3)-{hx}*{hx}*pow({hy},3))"

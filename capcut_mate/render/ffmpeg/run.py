@@ -130,18 +130,24 @@ class _Tracker:
 async def _run(ffmpeg: str, plan: RenderPlan, work_dir: Path, follow: Callable[[int], Awaitable[None]],
                kill_grace_seconds: float, stall_seconds: float) -> None:
     """One ffmpeg run to its end; RenderFailed with ffmpeg's own reason if it fails or stalls."""
-    process = await asyncio.create_subprocess_exec(
+    spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
         ffmpeg, *plan.args,
         cwd=work_dir, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
         start_new_session=True,  # its own process group: stopping it stops all of it
-    )
+    ))
+    try:
+        process = await asyncio.shield(spawn)
+    except asyncio.CancelledError:  # cancelled while it was starting: it may have started all the same
+        with contextlib.suppress(OSError):
+            await stop_process_group(await spawn, kill_grace_seconds)
+        raise
     run = _Run(process, follow)
     watchdog = asyncio.create_task(run.stop_if_stalled(stall_seconds, kill_grace_seconds))
     try:
         await asyncio.gather(run.follow_progress(), run.collect_errors())
         returncode = await process.wait()
-    except asyncio.CancelledError:
+    except BaseException:  # cancelled, or its output could not be followed: ffmpeg must not outlive the job
         await stop_process_group(process, kill_grace_seconds)
         raise
     finally:

@@ -10,8 +10,8 @@ spaces), vertical typesetting (columns top to bottom, right to left) and the bac
 
 Units: JianYing's font size × `PIXELS_PER_SIZE` × (canvas short side / 1080) is the pixel
 size (size 15, the default, is 60 px on a 1080-pixel short side; JianYing publishes no
-conversion). Shadow distance is in the same unit as the size; its diffuse (0..1) is a
-blur of up to one font size. A shadow's angle is degrees counter-clockwise from the right,
+conversion). Shadow distance is 2 pixels per unit on a 1080-pixel short side; its diffuse
+(0..1) is a blur of up to one font size. A shadow's angle is degrees counter-clockwise from the right,
 so JianYing's default −45 falls to the lower right.
 
 The image's centre is the text block's centre: the layer's position.
@@ -27,9 +27,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from capcut_mate.render.draft.fields import DraftError
 from capcut_mate.render.draft.text import Shadow, TextMaterial, TextStyle
 
 PIXELS_PER_SIZE = 4.0
+MAX_PICTURE_PIXELS = 4096 * 4096  # a caption's picture larger than this is refused
 ITALIC_SLANT = math.tan(math.radians(12))
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
 
@@ -95,6 +97,8 @@ class TextRaster:
         base_px = max(g.size for g in glyphs) if glyphs else round(material.base.size * self.unit)
         margin = self._margin(styles, base_px)
         width, height = math.ceil(block_w + 2 * margin), math.ceil(block_h + 2 * margin)
+        if width * height > MAX_PICTURE_PIXELS:
+            raise DraftError(f"文字画面 {width}×{height} 过大")
         image = Image.new("RGBA", (max(width, 2), max(height, 2)), (0, 0, 0, 0))
         if material.background_color and material.background_alpha > 0:
             self._background(image, material, margin, block_w, block_h, base_px)
@@ -223,7 +227,7 @@ class TextRaster:
             return
         # A slanted character: drawn upright on its own, then sheared about its baseline.
         pad = glyph.size
-        tile = Image.new("RGBA", (math.ceil(glyph.advance + 2 * pad), glyph.size * 2 + 2 * pad), (0, 0, 0, 0))
+        tile = Image.new("RGBA", (max(1, math.ceil(glyph.advance + 2 * pad)), glyph.size * 2 + 2 * pad), (0, 0, 0, 0))
         baseline = glyph.size * 1.5 + pad
         ImageDraw.Draw(tile).text((pad, baseline), glyph.char, font=font, fill=colour, anchor="ls",
                                   stroke_width=stroke, stroke_fill=stroke_colour)

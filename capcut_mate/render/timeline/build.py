@@ -69,7 +69,7 @@ class _Builder:
             for number, segment in enumerate(track.segments):
                 key = (getattr(segment, "render_index", 0), track.index, number)
                 if isinstance(segment, TextSegment):
-                    self.ordered.append((key, self._text(segment)))
+                    self.ordered.append((key, self._text(segment, _layer_name(key, segment.id))))
                 elif isinstance(segment, EffectSegment):
                     self._adjustment(key, segment)
                 elif isinstance(segment, AudioSegment):
@@ -99,7 +99,7 @@ class _Builder:
             for animation in segment.extras.animations:
                 apply_animation(animation, segment.target.start / 1e6, segment.target.end / 1e6,
                                 self.width, self.height, motion, self.notes)
-            layer = self._visual(segment, motion)
+            layer = self._visual(segment, motion, _layer_name(key, segment.id))
             for fill in self._canvas(segment, layer, motion):
                 self.ordered.append((key, fill))
             self.ordered.append((key, layer))
@@ -108,7 +108,7 @@ class _Builder:
             if segment.volume > 0 and self.media[segment.material.id].has_audio:
                 self._sound(segment, segment.extras)
 
-    def _visual(self, segment: VisualSegment, motion: Motion) -> VisualLayer:
+    def _visual(self, segment: VisualSegment, motion: Motion, name: str) -> VisualLayer:
         info = self.media[segment.material.id]
         crop = segment.material.crop
         shown_w = max(info.width * (crop.right - crop.left), 1.0)
@@ -119,8 +119,12 @@ class _Builder:
         footage = self._footage(segment, info, motion)
         props = self._placement(segment.clip, segment.keyframes, segment.uniform_scale, segment.target.start / 1e6)
         mask = segment.extras.mask
-        if mask is not None and mask.shape not in ("line", "mirror", "circle", "rectangle"):
-            self.notes.approximate("masks", mask.name)
+        if mask is not None and not mask.is_exact:
+            if mask.outline:
+                self.notes.approximate("masks", mask.name)
+            else:  # a shape this renderer has no outline for
+                self.notes.leave_out("masks")
+                mask = None
         looks = []
         for effect in segment.extras.effects:
             look = look_for(effect.name, effect.intensity)
@@ -130,7 +134,7 @@ class _Builder:
                 looks.append(look)
                 self.notes.approximate("filter" if effect.kind == "filter" else "video_effects", effect.name)
         return VisualLayer(
-            name=segment.id or segment.material.name, start=start, end=end, source=footage,
+            name=name, start=start, end=end, source=footage,
             width=shown_w * fit, height=shown_h * fit,
             x=add(props["x"], *motion.dx), y=add(props["y"], *motion.dy),
             scale_x=multiply(props["scale_x"], *motion.scale), scale_y=multiply(props["scale_y"], *motion.scale),
@@ -218,8 +222,14 @@ class _Builder:
 
     # --- text, effects, sound -----------------------------------------------------------------
 
-    def _text(self, segment: TextSegment) -> TextLayer:
+    def _text(self, segment: TextSegment, name: str) -> TextLayer:
         self._count_extras(segment.extras)
+        extras = segment.extras
+        for kind, present in (("masks", extras.mask), ("transitions", extras.transition),
+                              ("filter", extras.effects), ("text_flip", segment.clip.flip_horizontal
+                                                            or segment.clip.flip_vertical)):
+            if present:  # what JianYing lets a caption have that is not drawn on one here
+                self.notes.leave_out(kind)
         effect = None
         if segment.extras.text_effect:
             name, effect = text_effect_style(segment.extras.text_effect, segment.material.base)
@@ -231,10 +241,11 @@ class _Builder:
         apply_text_animations(segment.extras.animations, start, end, self.width, self.height, motion, self.notes)
         props = self._placement(segment.clip, segment.keyframes, segment.uniform_scale, start)
         return TextLayer(
-            name=segment.id, start=start, end=end, segment=segment,
+            name=name, start=start, end=end, segment=segment,
             x=add(props["x"], *motion.dx), y=add(props["y"], *motion.dy),
             scale_x=multiply(props["scale_x"], *motion.scale), scale_y=multiply(props["scale_y"], *motion.scale),
-            alpha=multiply(props["alpha"], *motion.alpha), rotation=add(props["rotation"], *motion.rotation),
+            alpha=multiply(props["alpha"], segment.material.global_alpha, *motion.alpha),
+            rotation=add(props["rotation"], *motion.rotation),
             wipe=motion.wipe, effect=effect, bubble=bool(segment.extras.bubble),
         )
 
@@ -264,6 +275,11 @@ class _Builder:
             fade_in=fade.fade_in / 1e6 if fade else 0.0, fade_out=fade.fade_out / 1e6 if fade else 0.0,
             reverse=reverse,
         ))
+
+
+def _layer_name(key: tuple[int, int, int], segment_id: str) -> str:
+    """Unique in the timeline, whatever ids the draft's segments carry: render index, track, place."""
+    return f"{key[1]}.{key[2]}:{segment_id}"
 
 
 def _hole(clip: VisualLayer, fill_size: tuple[float, float], canvas: tuple[int, int]) -> Mask | None:

@@ -69,6 +69,7 @@ FEATURES: tuple[Feature, ...] = (
             "mixed without normalising; a muted track is silent"),
     Feature("audio_fades", "淡入淡出", "audio fades", RENDERED, "fade-in and fade-out lengths"),
     Feature("adjust", "调节", "adjustments", NOT_RENDERED, "adjustment tracks are left out"),
+    Feature("text_flip", "文字翻转", "flipped text", NOT_RENDERED, "a caption is drawn unflipped"),
     Feature("text_templates", "文字模板", "text templates", NOT_RENDERED, "text templates are left out"),
 )
 _BY_KEY = {feature.key: feature for feature in FEATURES}

@@ -58,6 +58,7 @@ log = logging.getLogger("capcut_mate.agent.ffmpeg")
 CONTENT_FILE = "draft_content.json"
 NOTHING_TO_RENDER = "导出草稿失败: 草稿中没有可渲染的内容"
 WINDOW_SECONDS = 10.0  # a longer render is cut into windows of about this length
+MAX_CONTENT_BYTES = 64 * 1024**2
 _PROBES_AT_ONCE = 4
 
 
@@ -170,6 +171,8 @@ class _Export:
         if CONTENT_FILE not in folder.files:
             raise DownloadFailed(f"草稿里没有 {CONTENT_FILE}", retryable=False)
         content = await folder.fetch(CONTENT_FILE, downloader, self.draft_dir)
+        if content.stat().st_size > MAX_CONTENT_BYTES:  # parsed JSON takes many times its size in memory
+            raise ExportFailed(f"导出草稿失败: {CONTENT_FILE} 超过 {MAX_CONTENT_BYTES // 1024**2} MB")
         draft = await asyncio.to_thread(parse_draft, await asyncio.to_thread(content.read_bytes))
         if draft.duration == 0:  # nothing drawn or heard, so no media to look at
             left_out = [w.split(": ", 1)[1] for w in build_timeline(draft, {}).warnings if w.startswith("未渲染")]
@@ -314,3 +317,7 @@ def _as_export_failures() -> Iterator[None]:
         raise ExportFailed(f"导出草稿失败: {problem}", retryable=True) from problem
     except RenderFailed as failure:
         raise ExportFailed(f"导出草稿失败: {failure}", retryable=failure.retryable) from failure
+    except (OSError, MemoryError) as error:  # this machine's disk, memory or limits: another agent may manage
+        raise ExportFailed(f"导出草稿失败: {error or type(error).__name__}", retryable=True) from error
+    except ValueError as error:  # what a picture library makes of a draft it cannot draw
+        raise ExportFailed(f"导出草稿失败: {error or type(error).__name__}") from error
