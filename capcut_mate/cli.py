@@ -73,14 +73,14 @@ def _with_store(settings: Settings, work):
     import asyncio
 
     from capcut_mate.database.embedded import service_database
-    from capcut_mate.database.migrations import HEAD_REVISION, upgrade_to_head
+    from capcut_mate.database.migrations import head_revision, upgrade_to_head
     from capcut_mate.database.store import Store
 
     async def run(dsn: str):
         store = await Store.open(dsn, pool_size=COMMAND_CONNECTIONS)
         try:
             # Already at head, as it nearly always is: no need to load alembic at all.
-            if await store.schema_revision() != HEAD_REVISION:
+            if await store.schema_revision() != head_revision():
                 await asyncio.to_thread(upgrade_to_head, dsn)
             return await work(store)
         finally:

@@ -56,12 +56,6 @@ def test_migrate_brings_a_database_to_head(postgres_url):
         assert run_command("migrate", env=command_env(database_url=dsn)).returncode == 0
 
 
-def test_the_head_revision_mirror_matches_the_migrations():
-    from capcut_mate.database.migrations import HEAD_REVISION, head_revision
-
-    assert HEAD_REVISION == head_revision()
-
-
 def test_a_command_migrates_a_database_that_is_behind_and_only_then(postgres_url):
     with throwaway_database(postgres_url) as dsn:
         env = command_env(database_url=dsn, log_level="INFO")
@@ -72,18 +66,6 @@ def test_a_command_migrates_a_database_that_is_behind_and_only_then(postgres_url
         assert again.returncode == 0, again.stderr
         assert "alembic" not in again.stderr
         assert "Jobs created in the window" in again.stdout
-
-
-def test_migrations_go_down_and_up_again(postgres_url):
-    from alembic import command
-
-    from capcut_mate.database.migrations import alembic_config, upgrade_to_head
-
-    with throwaway_database(postgres_url) as dsn:
-        upgrade_to_head(dsn)
-        command.downgrade(alembic_config(dsn), "base")
-        upgrade_to_head(dsn)
-        assert run_command("report", "--since", "1h", env=command_env(database_url=dsn)).returncode == 0
 
 
 @pytest.mark.slow

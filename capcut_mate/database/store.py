@@ -204,8 +204,8 @@ def connection_settings(statement_timeout_ms: int, lock_timeout_ms: int) -> dict
         # must not hold row locks for long.
         "idle_in_transaction_session_timeout": "60000",
         # JIT compiles a plan once its estimated cost is high: here, the reports and the
-        # counts over all of history, where compiling took longer than running (480 ms of a
-        # 1.2 s report query with a million jobs). Our statements are short; none gains.
+        # counts over all of history, where compiling took longer than running
+        # (benchmarks/RESULTS.md). Our statements are short; none gains.
         "jit": "off",
     }
 
