@@ -32,6 +32,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from capcut_mate.database.migrations import upgrade_to_head
     from capcut_mate.server.local_agents import LocalAgentsPlan
     from capcut_mate.server.serve import serve, serve_processes
+    from capcut_mate.startup import check_data_dir, check_port_free
 
     if args.workers < 1:
         raise SystemExit("capcut-mate serve: --workers must be at least 1")
@@ -40,6 +41,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.workers > 1 and not settings.port:
         raise SystemExit("capcut-mate serve: --workers needs a fixed port, not 0")
+    # Before the database starts: a port taken or a data folder unusable stops us at once.
+    check_data_dir(settings.data_dir)
+    check_port_free(settings.host, settings.port)
     plan = None
     if args.local_agents:
         exporter = args.exporter or ("command" if args.command else "ffmpeg")
@@ -213,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Settings come from CAPCUT_MATE_* environment variables; see the README.",
     )
     parser.add_argument("--version", action="version", version=f"capcut-mate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the job service (migrates the database first)")
     serve.add_argument("--host", help="listen address (default CAPCUT_MATE_HOST or 127.0.0.1)")
@@ -272,7 +276,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from capcut_mate.startup import StartupError, describe_settings_error
+
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        return _say(args, describe_settings_error(error))
     _configure_logging(settings.log_level)
-    return args.run(args, settings)
+    try:
+        return args.run(args, settings)
+    except StartupError as error:
+        return _say(args, str(error))
+    except KeyboardInterrupt:  # before the service took over the signal (e.g. while migrating)
+        return 130
+
+
+def _say(args: argparse.Namespace, problem: str) -> int:
+    """A mistake in the setup, in one line: what is wrong and what to change."""
+    print(f"capcut-mate {args.command_name}: {problem}", file=sys.stderr)
+    return 2

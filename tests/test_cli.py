@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from urllib.request import Request, urlopen
 
 import asyncpg
 import pytest
 
-from support.postgres import throwaway_database
+from support.postgres import postmaster_running, throwaway_database
 from support.processes import ServiceProcess, command_env, run_command
 
 DRAFT = "https://capcut-mate.jcaigc.cn/openapi/capcut-mate/v1/get_draft?draft_id=2025092811473036584258"
@@ -80,7 +79,7 @@ def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_pa
     finally:
         assert service.stop() == 0
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
-    assert not _postmaster_running(data_dir / "pgdata"), "the embedded server must stop with the service"
+    assert not postmaster_running(data_dir / "pgdata"), "the embedded server must stop with the service"
 
     again = ServiceProcess(env, tmp_path / "serve-2.log").wait_ready()
     try:
@@ -88,18 +87,6 @@ def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_pa
         assert (status, body["status"], body["job_id"]) == (200, "pending", 1)
     finally:
         again.stop()
-
-
-def _postmaster_running(pgdata: Path) -> bool:
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text().split()[0])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_traced_service_writes_a_heap_snapshot_on_sigusr1(database_url, tmp_path: Path):

@@ -72,6 +72,14 @@ class ServiceProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        """Until the service has printed `text` (it prints as it goes: PYTHONUNBUFFERED)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"never printed {text!r}:\n{self.log()}")
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
