@@ -9,6 +9,7 @@ from datetime import UTC
 
 from capcut_mate import __version__
 from capcut_mate.settings import Settings
+from capcut_mate.startup import StartupError
 
 # Connections of a one-off command's pool: `report` runs its five queries side by side.
 COMMAND_CONNECTIONS = 5
@@ -153,14 +154,17 @@ def _revoke_token_holder(kind: str):
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from capcut_mate.reporting import build_report, render
+    from capcut_mate.reporting import SECTIONS, build_report, render
 
+    if args.section not in (None, *SECTIONS) or (args.format == "csv" and not args.section):
+        raise StartupError(f"choose a section with --section: one of {', '.join(SECTIONS)} "
+                           "(a CSV file is one table, so CSV needs one)")
     since = datetime.now(UTC) - args.since
 
     async def figures(store):
         return await build_report(store, since)
 
-    print(render(_with_store(settings, figures), args.format), end="")
+    print(render(_with_store(settings, figures), args.format, args.section), end="")
     return 0
 
 
@@ -266,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="job history figures: throughput, stages, agents, failures")
     report.add_argument("--since", type=_duration, default="24h", help="how far back: 90s, 30m, 24h, 7d, 2w")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--section", help="only this part of the report: jobs, throughput, stages, agents or "
+                        "failures (CSV needs one: a CSV file is one table)")
     report.set_defaults(run=_report)
 
     prune = commands.add_parser("prune", help="remove finished jobs and their history older than a given age")

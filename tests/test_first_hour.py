@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from support.farm import EXPORT_COMMAND, Farm, process_alive
+from support.farm import EXPORT_COMMAND, AgentProcess, Farm, process_alive
 from support.postgres import postmaster_running, stop_postmaster, with_database
 from support.processes import ServiceProcess, command_env, free_port, run_command
 
@@ -149,3 +150,46 @@ async def _export_pid(farm: Farm, job_id: int) -> int:
         await asyncio.sleep(0.05)
     raise AssertionError("the export process never started")
 
+
+
+async def test_the_root_points_to_the_dashboard_the_docs_and_the_sample(client):
+    response = await client.get("/")
+    assert response.status == 200 and response.content_type == "text/html"
+    page = await response.text()
+    for link in ('href="/dashboard"', 'href="/docs"', 'href="/openapi.json"'):
+        assert link in page
+    origin = f"http://{client.server.host}:{client.server.port}"
+    assert f'"draft_url": "{origin}/samples/get_draft?draft_id=demo"' in page
+
+
+async def test_a_cancelled_pending_job_is_no_longer_waiting(client):
+    draft = {"draft_url": "https://drafts.example.com/get_draft?draft_id=cancel-while-pending"}
+    assert (await client.post("/v1/gen_video", json=draft)).status == 200
+    assert (await client.post("/v1/cancel_video", json=draft)).status == 200
+    status = await (await client.post("/v1/gen_video_status", json=draft)).json()
+    assert (status["status"], status["stage"], status["error_message"]) == ("failed", "已取消", "任务已取消")
+
+
+def test_an_agent_says_briefly_why_it_cannot_reach_the_service_and_leaves_no_temp_folder(tmp_path: Path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()  # nobody listens there
+    env = {**command_env(log_level="INFO"), "CAPCUT_MATE_AGENT_TOKEN": "cmat_x_y", "TMPDIR": str(temp)}
+    agent = AgentProcess("unreachable", [sys.executable, "-m", "capcut_mate", "agent", "--server",
+                                         f"http://127.0.0.1:{port}", "--command", "true"], env,
+                         tmp_path / "agent.log")
+    try:
+        deadline = time.monotonic() + 30
+        while "retrying in" not in agent.log():
+            assert time.monotonic() < deadline and agent.process.poll() is None, agent.log()
+            time.sleep(0.05)
+        assert [p.name for p in temp.iterdir()][0].startswith("capcut-mate-agent-")  # its work folder, meanwhile
+        agent.signal(signal.SIGTERM)
+        assert agent.wait(30) == 0, agent.log()
+        log = agent.log()
+    finally:
+        agent.kill()
+    warning = next(line for line in log.splitlines() if "retrying in" in line)
+    assert f"cannot connect to 127.0.0.1:{port} (Connection refused)" in warning
+    assert "ClientConnectorError" not in log and "ConnectionKey" not in log
+    assert list(temp.iterdir()) == [], "the agent's temporary work folder goes with it"

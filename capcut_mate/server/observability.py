@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from capcut_mate.database.errors import is_database_error
 from capcut_mate.database.migrations import head_revision
 from capcut_mate.protocol.jobs import stage_for
+from capcut_mate.server.app_keys import STORE
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import Handler, model_response
-from capcut_mate.server.keys import STORE
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 

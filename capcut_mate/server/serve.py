@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from capcut_mate.server.app import create_app
-from capcut_mate.server.keys import STORE
+from capcut_mate.server.app_keys import STORE
 from capcut_mate.server.local_agents import LocalAgents, LocalAgentsPlan
 from capcut_mate.settings import Settings
 from capcut_mate.startup import listen_error
