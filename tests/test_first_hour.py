@@ -5,6 +5,7 @@ processes."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import socket
 import sys
@@ -193,3 +194,25 @@ def test_an_agent_says_briefly_why_it_cannot_reach_the_service_and_leaves_no_tem
     assert f"cannot connect to 127.0.0.1:{port} (Connection refused)" in warning
     assert "ClientConnectorError" not in log and "ConnectionKey" not in log
     assert list(temp.iterdir()) == [], "the agent's temporary work folder goes with it"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_the_quick_start_submits_the_sample_draft_that_a_local_agent_can_render():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "--local-agents 1" in quick_start
+    first_curl = readme.index("curl -s")
+    drafts = re.findall(r'"draft_url": "([^"]+)"', readme[first_curl:first_curl + 400])
+    assert drafts and all(url == "http://127.0.0.1:8000/samples/get_draft?draft_id=demo" for url in drafts)
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_document_the_docs_name_is_in_the_repository(document: Path):
+    named = re.findall(r"`((?:\.\./)*[\w.-]+(?:/[\w.-]+)*\.md)`|\]\(((?:\.\./)*[\w./-]+\.md)\)",
+                       document.read_text(encoding="utf-8"))
+    missing = [path for pair in named for path in pair
+               if path and not (document.parent / path).exists() and not (ROOT / path).exists()]
+    assert not missing, f"{document.name} names documents a clone does not have: {missing}"
