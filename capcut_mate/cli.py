@@ -246,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent_cli.add_arguments(agent, tag_list=_tag_list)
     agent.set_defaults(run=lambda args, _settings: agent_cli.run(args))
 
+    from capcut_mate import local_render
+
+    render = commands.add_parser("render", help="render one draft to an MP4 on this machine (no service needed)")
+    local_render.add_arguments(render)
+    render.set_defaults(run=lambda args, _settings: local_render.run(args))
+
     agents = commands.add_parser("agents", help="add, list and revoke export agents")
     agent_commands = agents.add_subparsers(dest="agents_command", required=True, metavar="ACTION")
     add = agent_commands.add_parser("add", help="add an agent and print its token (once)")

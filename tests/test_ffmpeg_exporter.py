@@ -15,15 +15,18 @@ import pytest
 from aiohttp import web
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportFailed, ExportJob, load_exporter
-from capcut_mate.agent.exporters.ffmpeg import media
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused, GuardedResolver
-from capcut_mate.agent.exporters.ffmpeg.draft import DraftError, describe_unrendered, parse_draft
-from capcut_mate.agent.exporters.ffmpeg.environment import find_ffmpeg
 from capcut_mate.agent.exporters.ffmpeg.fetch import Downloader, DownloadFailed, FetchLimits
-from capcut_mate.agent.exporters.ffmpeg.graph import RenderPlan, build_plan
-from capcut_mate.agent.exporters.ffmpeg.media import MediaFile
 from capcut_mate.agent.exporters.ffmpeg.paths import UnsafePath, folder_paths, locate, safe_relative_path
-from capcut_mate.agent.exporters.ffmpeg.render import RenderFailed, render
+from capcut_mate.render import media
+from capcut_mate.render.draft import DraftError, parse_draft
+from capcut_mate.render.draft.segments import AudioSegment, TextSegment, VisualSegment
+from capcut_mate.render.environment import find_ffmpeg
+from capcut_mate.render.ffmpeg.compose import RenderPlan, build_plan
+from capcut_mate.render.ffmpeg.run import RenderFailed, render
+from capcut_mate.render.media import MediaFile
+from capcut_mate.render.timeline import build_timeline
+from capcut_mate.render.timeline.features import FEATURES
 from support.drafts import DraftBuilder, colour_clip, draft_server, photo, tone
 from support.farm import Farm
 from support.processes import ServiceProcess, command_env
@@ -120,37 +123,46 @@ async def serve_drafts(aiohttp_server, root: Path) -> str:
 def test_a_draft_is_read_into_tracks_in_order_with_times_in_microseconds(drafts_root):
     draft = parse_draft((drafts_root / "showcase" / "draft_content.json").read_bytes())
     assert (draft.width, draft.height, draft.fps, draft.duration) == (320, 180, 30.0, 4_000_000)
-    bottom, top = draft.video_tracks
-    assert [(s.material.kind, s.target.start, s.target.duration, s.source_start) for s in bottom] == [
+    bottom, top = (track.segments for track in draft.tracks if track.kind == "video")
+    assert [(s.material.kind, s.target.start, s.target.duration, s.source.start) for s in bottom] == [
         ("video", 0, 2_000_000, 1_000_000), ("photo", 2_000_000, 2_000_000, 0)]
-    assert [(s.speed, s.placement.scale_x, s.placement.x, s.placement.y) for s in top] == [
+    assert [(s.speed, s.clip.scale_x, s.clip.x, s.clip.y) for s in top] == [
         (1.0, 0.5, -0.5, 0.5), (2.0, 0.5, 0.5, -0.5)]
-    assert [s.material.kind for s in draft.audio_segments] == ["audio"]
-    (caption,) = draft.texts
-    assert (caption.text, caption.size, caption.color) == ("Caption 字幕", 30.0, "#ffffff")
-    assert draft.unrendered == {}
+    assert [s.material.kind for s in draft.segments(AudioSegment)] == ["audio"]
+    (caption,) = draft.segments(TextSegment)
+    assert (caption.material.text, caption.material.base.size, caption.material.base.color) == (
+        "Caption 字幕", 30.0, "#ffffff")
 
 
-def test_what_is_not_rendered_is_counted_by_kind(tmp_path):
+def _media_for(draft, folder: Path | None = None) -> dict[str, MediaFile]:
+    """What probing would find in a draft's files, made up: 320x180 pictures, 10 s each."""
+    segments = draft.segments(VisualSegment) + draft.segments(AudioSegment)
+    return {s.material.id: MediaFile((folder or Path("/media")) / f"{s.material.id}.mp4",
+                                     has_video=s.material.kind != "audio", has_audio=s.material.kind == "audio",
+                                     width=320 if s.material.kind != "audio" else 0,
+                                     height=180 if s.material.kind != "audio" else 0, duration=10.0)
+            for s in segments}
+
+
+def test_what_is_left_out_or_approximated_is_named_by_kind(tmp_path):
     draft = DraftBuilder(tmp_path / "effects")
     track = draft.track("video")
     clip = colour_clip(draft.asset("assets/video/red.mp4"), [("0xff0000", 1)])
     first = draft.video(track, clip, start=0, duration=1)
     second = draft.video(track, clip, start=1, duration=1)
-    for segment in (first, second):
-        draft.material("transitions", {"type": "transition", "name": "叠化"}, used_by=segment)
-    draft.material("effects", {"type": "filter", "name": "清晰"}, used_by=first)
-    draft.material("material_animations", {"type": "sticker_animation", "animations": [{"type": "in"}]}, used_by=second)
-    # An empty animation list: nothing to warn about.
+    draft.material("transitions", {"type": "transition", "name": "魔法转场", "duration": 500000}, used_by=first)
+    draft.material("effects", {"type": "filter", "name": "未知滤镜", "value": 1.0}, used_by=first)
+    draft.material("material_animations", {"type": "sticker_animation", "animations": [
+        {"type": "in", "name": "神秘入场", "start": 0, "duration": 300000}]}, used_by=second)
+    # An empty animation list: nothing to name.
     draft.material("material_animations", {"type": "sticker_animation", "animations": []}, used_by=first)
-    first["common_keyframes"] = [{"property_type": "KFTypePositionX", "keyframe_list": []}]
-    draft.track("effect")["segments"].append({"material_id": "x", "target_timerange": {"start": 0, "duration": 1}})
+    draft.track("sticker")["segments"].append({"material_id": "x", "target_timerange": {"start": 0, "duration": 1}})
     draft.write()
 
     parsed = parse_draft((draft.folder / "draft_content.json").read_text())
-    assert parsed.unrendered == {"transitions": 2, "filter": 1, "material_animations": 1, "keyframes": 1, "effect": 1}
-    assert describe_unrendered(parsed.unrendered) == (
-        "特效 ×1 (effects), 滤镜 ×1 (filters), 关键帧 ×1 (keyframes), 动画 ×1 (animations), 转场 ×2 (transitions)"
+    assert build_timeline(parsed, _media_for(parsed)).warnings == (
+        "未渲染: 滤镜 ×1 (filters), 贴纸 ×1 (stickers)",
+        "近似: 动画 神秘入场 (animations), 转场 魔法转场 (transitions)",
     )
 
 
@@ -170,7 +182,7 @@ GHOST_SEGMENT = {"material_id": "gone", "target_timerange": {"start": 0, "durati
     ('{"tracks": [], "canvas_config": {"width": 1' + "0" * 400 + ', "height": 1080}}', "不合理"),
     (json.dumps({"canvas_config": CANVAS, "materials": {"videos": [{"id": "v", "type": "video", "path": "a.mp4"}]},
                  "tracks": [{"type": "video", "segments": [{**GHOST_SEGMENT, "material_id": "v", "speed": 0}]}]})
-     .replace('"speed": 0', '"speed": 1' + "0" * 400), "字段格式不对"),
+     .replace('"speed": 0', '"speed": 1' + "0" * 400), "数字 1000.* 不合理"),
 ])
 def test_a_file_that_is_not_a_draft_says_why(content, complaint):
     with pytest.raises(DraftError, match=complaint):
@@ -182,15 +194,21 @@ def test_a_file_that_is_not_a_draft_says_why(content, complaint):
 
 def test_the_plan_reads_only_what_a_segment_shows_and_asks_only_for_sound_that_exists(drafts_root, tmp_path):
     draft = parse_draft((drafts_root / "showcase" / "draft_content.json").read_bytes())
-    media = {m.id: MediaFile(tmp_path / f"{m.id}.mp4", has_video=m.kind != "audio", has_audio=m.kind == "audio")
-             for m in draft.materials}
-    plan = build_plan(draft, media, [], graph_file=tmp_path / "graph.txt", graph_file_option="-/filter_complex",
-                      output=tmp_path / "out.mp4")
-    trimmed, double_speed = draft.video_tracks[0][0], draft.video_tracks[1][1]
+    media = _media_for(draft, tmp_path)
+    timeline = build_timeline(draft, media)
+    plan = build_plan(timeline, {k: v.path for k, v in media.items()}, {}, graph_file=tmp_path / "graph.txt",
+                      graph_file_option="-/filter_complex", output=tmp_path / "out.mp4")
+    bottom, top = (track.segments for track in draft.tracks if track.kind == "video")
+    trimmed, double_speed = bottom[0], top[1]
     assert _contains(plan.args, ["-ss", "1", "-t", "2", "-i", str(media[trimmed.material.id].path)])
     assert _contains(plan.args, ["-t", "2", "-i", str(media[double_speed.material.id].path)]), "1 s shown at 2x"
-    assert "[0:a]" not in plan.graph, "no sound is asked of a clip without any"
-    assert "[4:a]" in plan.graph and "normalize=0" in plan.graph
+    photo_input = plan.args.index(str(media[bottom[1].material.id].path))
+    assert "-loop" not in plan.args[photo_input - 8:photo_input], "a photo is decoded once, not looped at the input"
+    inputs = [plan.args[i + 1] for i, arg in enumerate(plan.args) if arg == "-i"]
+    sound = inputs.index(str(media[draft.segments(AudioSegment)[0].material.id].path))
+    assert f"[{sound}:a]" in plan.graph and "normalize=0" in plan.graph
+    assert all(f"[{i}:a]" not in plan.graph for i in range(len(inputs)) if i != sound), (
+        "no sound is asked of a clip without any")
 
 
 def _contains(items: list[str], run: list[str]) -> bool:
@@ -445,14 +463,15 @@ async def test_what_is_not_rendered_is_named_in_a_warning(aiohttp_server, tmp_pa
     clip = colour_clip(draft.asset("assets/red.mp4"), [("0xff0000", 1)])
     for start in (0, 1):
         segment = draft.video(track, clip, start=start, duration=1)
-        draft.material("transitions", {"type": "transition", "name": "叠化"}, used_by=segment)
-    draft.material("masks", {"type": "mask", "name": "圆形"}, used_by=segment)
+        draft.material("transitions", {"type": "transition", "name": "魔法", "duration": 400000}, used_by=segment)
+    draft.track("sticker")["segments"].append({"material_id": "x", "target_timerange": {"start": 0, "duration": 1}})
     draft.write()
     base = await serve_drafts(aiohttp_server, tmp_path / "drafts")
     progress = Recorder()
     await exporter(allow_local_drafts=True)(job_in(tmp_path / "work", base + "get_draft?draft_id=effects",
                                                    "effects"), progress)
-    assert "warning: 未渲染: 蒙版 ×1 (masks), 转场 ×2 (transitions)" in progress.messages
+    assert "warning: 未渲染: 贴纸 ×1 (stickers)" in progress.messages
+    assert "warning: 近似: 转场 魔法 (transitions)" in progress.messages, "one transition: the last segment has no next"
 
 
 async def test_a_file_that_several_segments_use_is_fetched_once(aiohttp_server, tmp_path):
@@ -547,7 +566,7 @@ async def test_cancelling_stops_ffmpeg_and_leaves_no_video(tmp_path):
     job = job_in(tmp_path / "work", draft.folder.as_uri(), "long")
     progress = Recorder()
     export = asyncio.create_task(exporter(allow_local_drafts=True, kill_grace_seconds=2)(job, progress))
-    for _ in range(400):
+    for _ in range(3000):  # up to 30 s on a busy machine: a 60 s draft renders in windows
         if _processes_mentioning(str(job.work_dir.resolve())):
             break
         await asyncio.sleep(0.01)
@@ -595,7 +614,7 @@ async def test_the_service_serves_its_sample_draft_in_the_get_draft_shape(client
     assert paths == ["assets/audios/tone.m4a", "assets/images/gradient.jpg", "assets/videos/testcard.mp4",
                      "draft_content.json", "draft_meta_info.json"]
     content = await (await client.get("/samples/files/demo/draft_content.json")).read()
-    assert parse_draft(content).unrendered == {}
+    assert parse_draft(content).duration == 6_000_000
     sizes = [len(await (await client.get(f"/samples/files/demo/{path}")).read()) for path in paths]
     assert all(sizes) and sum(sizes) < 500_000, "every file served, and the sample stays small"
     for missing in ("/samples/get_draft?draft_id=nope", "/samples/files/demo/nothing.mp4",
@@ -619,8 +638,9 @@ async def test_a_job_through_the_service_and_an_ffmpeg_agent(farm, aiohttp_serve
     root = tmp_path / "drafts"
     shutil.copytree(drafts_root / "showcase", root / "showcase")
     content = json.loads((root / "showcase" / "draft_content.json").read_text())
-    content["materials"]["transitions"].append({"id": "t1", "type": "transition", "name": "叠化"})
-    content["tracks"][0]["segments"][0]["extra_material_refs"].append("t1")
+    content["materials"]["stickers"].append({"id": "t1", "type": "sticker", "resource_id": "7521200021564427545"})
+    content["tracks"].append({"type": "sticker", "segments": [
+        {"material_id": "t1", "target_timerange": {"start": 0, "duration": 1000000}, "render_index": 14000}]})
     (root / "showcase" / "draft_content.json").write_text(json.dumps(content, ensure_ascii=False))
     base = await serve_drafts(aiohttp_server, root)
     service = farm.start_service()
@@ -640,7 +660,7 @@ async def test_a_job_through_the_service_and_an_ffmpeg_agent(farm, aiohttp_serve
 
     history = await store.pool.fetch("SELECT progress, message FROM job_events WHERE job_id = $1 ORDER BY id", job_id)
     assert [r["progress"] for r in history] == sorted(r["progress"] for r in history)
-    assert any("转场 ×1 (transitions)" in (r["message"] or "") for r in history), [tuple(r) for r in history]
+    assert any("未渲染: 贴纸 ×1 (stickers)" in (r["message"] or "") for r in history), [tuple(r) for r in history]
 
 
 @pytest.mark.slow
@@ -679,3 +699,11 @@ def _processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_the_docs_feature_table_is_the_renderers_own():
+    docs = (Path(__file__).parents[1] / "docs" / "exporters.md").read_text(encoding="utf-8")
+    table = docs.split("<!-- features:start -->")[1].split("<!-- features:end -->")[0]
+    rows = [line.strip("|").split(" | ") for line in table.strip().splitlines()[2:]]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        [f"{f.chinese} ({f.english})", f.status, f.how] for f in FEATURES]

@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, tag_list) -> None:
     parser.add_argument("--font-file", type=Path,
                         help="the ffmpeg exporter's font for text, ideally one with Chinese "
                              "(default: $CAPCUT_MATE_FONT_FILE, else one found on this machine)")
+    parser.add_argument("--render-jobs", type=int, default=None, metavar="N",
+                        help="the ffmpeg exporter's windows of one long render run at once "
+                             "(default: by this machine's cores and memory)")
     parser.add_argument("--max-draft-mb", type=int, default=2048,
                         help="the ffmpeg exporter's limit on one draft's downloads, in MiB (default 2048)")
 
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             args.exporter,
             ExporterOptions(command=args.command, kill_grace_seconds=args.kill_grace_seconds,
                             allow_local_drafts=args.allow_local_drafts, server_urls=tuple(args.server),
-                            font_file=args.font_file, max_draft_bytes=args.max_draft_mb * 1024**2),
+                            font_file=args.font_file, max_draft_bytes=args.max_draft_mb * 1024**2,
+                            render_jobs=args.render_jobs),
         )
     except (ValueError, TypeError, ImportError, AttributeError) as error:
         raise SystemExit(f"capcut-mate agent: {error}") from None

@@ -20,6 +20,10 @@ from aiohttp import web
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WINDOWS_DRAFTS = "C:\\Users\\editor\\AppData\\Local\\JianyingPro\\User Data\\Projects\\com.lveditor.draft"
+# Upstream's `is_overlap` per transition name, and each mask name's `resource_type` (DRAFT_FEATURES.md).
+OVERLAPPING_TRANSITIONS = frozenset({"叠化", "向下擦除", "向上擦除", "滑动"})
+MASK_TYPES = {"线性": "line", "镜面": "mirror", "圆形": "circle", "矩形": "rectangle", "爱心": "geometric_shape",
+              "星形": "geometric_shape"}
 
 
 def ffmpeg(*args: str) -> None:
@@ -50,6 +54,16 @@ def tone(path: Path, hz: int, seconds: float) -> Path:
 def photo(path: Path, colour: str, size: tuple[int, int] = (320, 180)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ffmpeg("-f", "lavfi", "-i", f"color=c={colour}:s={size[0]}x{size[1]}", "-frames:v", "1", "-update", "1", str(path))
+    return path
+
+
+def drawn_photo(path: Path, colour: str, size: tuple[int, int] = (320, 180),
+                boxes: list[tuple[int, int, int, int, str]] = ()) -> Path:
+    """A photo of one colour with solid boxes (x, y, width, height, colour) drawn on it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    drawn = "".join(f",drawbox=x={x}:y={y}:w={w}:h={h}:color={c}:t=fill" for x, y, w, h, c in boxes)
+    ffmpeg("-f", "lavfi", "-i", f"color=c={colour}:s={size[0]}x{size[1]}{drawn}", "-frames:v", "1", "-update", "1",
+           str(path))
     return path
 
 
@@ -131,6 +145,100 @@ class DraftBuilder:
         relative = asset.relative_to(self.folder).as_posix()
         separator = "\\" if "\\" in self.saved_under else "/"
         return separator.join([self.saved_under, self.draft_id, *relative.split("/")])
+
+
+    # --- features, in the shape upstream capcut-mate (pyJianYingDraft) writes them -----------------
+
+    def keyframes(self, segment: dict[str, Any], prop: str, points: list[tuple[float, float]]) -> dict[str, Any]:
+        """`add_keyframes`: one property's list, `points` (seconds from the segment's start, value).
+        UNIFORM_SCALE is written as KFTypeScaleX with `uniform_scale.on`; KFTypeScaleX/Y turn it off."""
+        if prop == "UNIFORM_SCALE":
+            prop, uniform = "KFTypeScaleX", True
+        elif prop in ("KFTypeScaleX", "KFTypeScaleY"):
+            uniform = False
+        else:
+            uniform = None
+        if uniform is not None:
+            segment["uniform_scale"] = {"on": uniform, "value": 1.0}
+        entry = {"id": uuid.uuid4().hex, "material_id": "", "property_type": prop, "keyframe_list": [
+            {"curveType": "Line", "graphID": "", "id": uuid.uuid4().hex, "time_offset": microseconds(offset),
+             "values": [value], "left_control": {"x": 0.0, "y": 0.0}, "right_control": {"x": 0.0, "y": 0.0}}
+            for offset, value in points]}
+        segment["common_keyframes"].append(entry)
+        return entry
+
+    def transition(self, segment: dict[str, Any], name: str, duration: float) -> str:
+        """`transition` / `transition_duration` of add_videos / add_images: on the earlier segment."""
+        return self.material("transitions", {
+            "name": name, "effect_id": "0", "resource_id": "0", "duration": microseconds(duration),
+            "is_overlap": name in OVERLAPPING_TRANSITIONS, "type": "transition", "category_id": "",
+            "category_name": "", "platform": "all"}, used_by=segment)
+
+    def animation(self, segment: dict[str, Any], name: str, kind: str, start: float, duration: float) -> None:
+        """An in / out / group animation (start: seconds from the segment's start); a segment's
+        animations share its one `material_animations` entry."""
+        item = {"anim_adjust_params": None, "platform": "all", "panel": "video", "material_type": "video",
+                "name": name, "id": "0", "type": kind, "resource_id": "0",
+                "start": microseconds(start), "duration": microseconds(duration)}
+        animations = {m["id"]: m for m in self.content["materials"]["material_animations"]}
+        for reference in segment["extra_material_refs"]:
+            if reference in animations:
+                animations[reference]["animations"].append(item)
+                return
+        self.material("material_animations", {"type": "sticker_animation", "multi_language_current": "none",
+                                              "animations": [item]}, used_by=segment)
+
+    def mask(self, segment: dict[str, Any], name: str, **config: float | bool) -> str:
+        """`add_masks`: `config` in the draft's own keys (centerX, centerY, width, height, rotation,
+        feather, invert, roundCorner, aspectRatio), sizes relative to the material."""
+        full = {"aspectRatio": 1.0, "centerX": 0.0, "centerY": 0.0, "feather": 0.0, "height": 1.0, "invert": False,
+                "rotation": 0.0, "roundCorner": 0.0, "width": 1.0, **config}
+        return self.material("masks", {"name": name, "resource_type": MASK_TYPES[name], "resource_id": "0",
+                                       "type": "mask", "platform": "all", "position_info": "", "config": full},
+                             used_by=segment)
+
+    def canvas(self, segment: dict[str, Any], kind: str = "canvas_blur", *, blur: float = 0.375,
+               color: str = "") -> str:
+        """Background fill (pyJianYingDraft's `background_filling`): "canvas_blur" or "canvas_color"
+        (color '#rrggbbaa')."""
+        return self.material("canvases", {"type": kind, "blur": blur, "color": color, "image": "",
+                                          "album_image": "", "image_id": "", "image_name": "",
+                                          "source_platform": 0, "team_id": ""}, used_by=segment)
+
+    def crop(self, segment: dict[str, Any], left: float, top: float, right: float, bottom: float) -> None:
+        """The crop of a segment's material: the part shown, fractions of the file from its top left."""
+        material = next(m for m in self.content["materials"]["videos"] if m["id"] == segment["material_id"])
+        material["crop"] = {"upper_left_x": left, "upper_left_y": top, "upper_right_x": right, "upper_right_y": top,
+                            "lower_left_x": left, "lower_left_y": bottom, "lower_right_x": right,
+                            "lower_right_y": bottom}
+
+    def reverse(self, segment: dict[str, Any]) -> None:
+        segment["reverse"] = True
+
+    def render_index(self, segment: dict[str, Any], index: int) -> None:
+        segment["render_index"] = index
+
+    def filter(self, track: dict[str, Any], name: str, *, start: float, duration: float, intensity: float = 1.0,
+               render_index: int = 11000) -> dict[str, Any]:
+        """A segment of a `filter` track (`add_filters`): no clip, no extra references."""
+        material_id = self.material("effects", {
+            "type": "filter", "name": name, "effect_id": "0", "resource_id": "0", "value": intensity,
+            "adjust_params": [], "apply_target_type": 0, "sub_type": "none", "source_platform": 1, "platform": "all"})
+        segment = {"id": uuid.uuid4().hex, "material_id": material_id, "visible": True, "reverse": False,
+                   "target_timerange": {"start": microseconds(start), "duration": microseconds(duration)},
+                   "common_keyframes": [], "keyframe_refs": [], "render_index": render_index}
+        track["segments"].append(segment)
+        return segment
+
+    def sticker(self, track: dict[str, Any], resource_id: str, *, start: float, duration: float, scale: float = 1.0,
+                x: float = 0.0, y: float = 0.0) -> dict[str, Any]:
+        """A segment of a `sticker` track (`add_sticker`): a JianYing cloud picture named by id."""
+        material_id = self.material("stickers", {"resource_id": resource_id, "sticker_id": resource_id,
+                                                 "source_platform": 1, "type": "sticker"})
+        segment = self._segment(track, material_id, start, duration, _clip(scale, x, y, 1.0, 0.0))
+        segment.update({"source_timerange": None, "speed": 1.0, "volume": 1.0, "render_index": 14000,
+                        "uniform_scale": {"on": True, "value": 1.0}})
+        return segment
 
     def write(self) -> Path:
         ends = [s["target_timerange"]["start"] + s["target_timerange"]["duration"]

@@ -69,6 +69,7 @@ class ExporterOptions:
     server_urls: tuple[str, ...] = ()
     font_file: Path | None = None  # the ffmpeg exporter's font for text
     max_draft_bytes: int = 2 * 1024**3  # the ffmpeg exporter's cap on one draft's downloads
+    render_jobs: int | None = None  # the ffmpeg exporter's windows rendered at once (None: by cores and memory)
 
 
 ExporterFactory = Callable[[ExporterOptions], Exporter]

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 from capcut_mate.agent.exporters import Exporter, ExportFailed, ExportJob, ExportResult, Progress
-from capcut_mate.agent.exporters.processes import LINE_LIMIT, read_lines, stop_process_group
+from capcut_mate.processes import LINE_LIMIT, read_lines, stop_process_group
 from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS
 
 log = logging.getLogger("capcut_mate.agent.command")

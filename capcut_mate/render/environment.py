@@ -2,11 +2,13 @@
 
 ffmpeg: $CAPCUT_MATE_FFMPEG, else the one on PATH, else the one in the imageio-ffmpeg wheel
 (a dependency of capcut-mate, so `pip install` alone gives a working ffmpeg). It must have
-the libx264 encoder; the drawtext filter is needed only for drafts with text.
+the libx264 encoder.
 
-The font: the configured one (--font-file or $CAPCUT_MATE_FONT_FILE), else one that covers
-Chinese (fontconfig's list, then well-known files on Linux, macOS and Windows), else any
-font to be found; the exporter warns when Chinese text meets a font without Chinese.
+The font text is drawn in: the configured one (--font-file or $CAPCUT_MATE_FONT_FILE), else
+one of this machine's that covers Chinese (fontconfig's list, then well-known files on Linux,
+macOS and Windows), else Noto Sans CJK, which capcut-mate installs with it (the
+noto-cjk-sans-otc wheel, SIL Open Font License): Chinese, Japanese and Korean are drawn with
+real glyphs on any machine. In a font collection the Simplified Chinese face is used.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from capcut_mate.processes import ToolTimedOut, run_tool
 
 FFMPEG_ENV = "CAPCUT_MATE_FFMPEG"
 FONT_ENV = "CAPCUT_MATE_FONT_FILE"
@@ -33,12 +37,6 @@ _CHINESE_FONT_FILES = (
     "C:/Windows/Fonts/msyh.ttc",
     "C:/Windows/Fonts/simhei.ttf",
 )
-_ANY_FONT_FILES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/System/Library/Fonts/Helvetica.ttc",
-    "C:/Windows/Fonts/arial.ttf",
-)
 _ERROR_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
 
 
@@ -50,7 +48,6 @@ class EnvironmentProblem(Exception):
 class Ffmpeg:
     path: str
     major_version: int | None  # None for builds from git, which name no release
-    has_drawtext: bool
 
     @property
     def graph_file_option(self) -> str:
@@ -62,31 +59,63 @@ class Ffmpeg:
 @dataclass(frozen=True)
 class Font:
     path: Path
-    covers_chinese: bool
+    index: int = 0  # the face, in a font collection (.ttc)
+    covers_chinese: bool = True
+
+
+def bundled_font() -> Font:
+    """Noto Sans CJK SC, from the noto-cjk-sans-otc wheel capcut-mate depends on."""
+    import noto_cjk_sans_otc
+
+    path = Path(str(noto_cjk_sans_otc.FONT_PATH))
+    return Font(path, simplified_chinese_face(path))
+
+
+def simplified_chinese_face(path: Path) -> int:
+    """The index of a collection's Simplified Chinese face (0 for a single font)."""
+    if path.suffix.lower() not in (".ttc", ".otc"):
+        return 0
+    from PIL import ImageFont
+
+    for index in range(16):
+        try:
+            family = ImageFont.truetype(str(path), 12, index=index).getname()[0] or ""
+        except OSError:
+            break
+        if family.endswith((" SC", " GB", " CN")) or "Simplified" in family:
+            return index
+    return 0
 
 
 async def find_ffmpeg() -> Ffmpeg:
     path = os.environ.get(FFMPEG_ENV) or shutil.which("ffmpeg") or _bundled_ffmpeg()
     if not path:
         raise EnvironmentProblem("找不到 ffmpeg: 请安装 ffmpeg，或 pip install imageio-ffmpeg")
-    version, encoders, filters = [await _output(path, "-hide_banner", flag)
-                                  for flag in ("-version", "-encoders", "-filters")]
+    version, encoders = [await _output(path, "-hide_banner", flag) for flag in ("-version", "-encoders")]
     if not re.search(r"\slibx264\s", encoders):
         raise EnvironmentProblem(f"{path} 没有 libx264 编码器")
     release = re.match(r"ffmpeg version n?(\d+)\.", version)
-    return Ffmpeg(path, int(release.group(1)) if release else None, bool(re.search(r"\sdrawtext\s", filters)))
+    return Ffmpeg(path, int(release.group(1)) if release else None)
 
 
-async def find_font(configured: Path | None) -> Font | None:
+async def find_font(configured: Path | None) -> Font:
     if configured:
         if not configured.is_file():
             raise EnvironmentProblem(f"配置的字体文件不存在: {configured}")
-        return Font(configured, covers_chinese=True)  # the operator's choice is taken as fit
+        return Font(configured, await asyncio.to_thread(simplified_chinese_face, configured))  # taken as fit
     if chinese := _first_file(await _fontconfig("fc-list", ":lang=zh", "file") + _CHINESE_FONT_FILES):
-        return Font(chinese, covers_chinese=True)
-    if any_font := _first_file(await _fontconfig("fc-match", "-f", "%{file}\n", "sans-serif") + _ANY_FONT_FILES):
-        return Font(any_font, covers_chinese=False)
-    return None
+        return Font(chinese, await asyncio.to_thread(simplified_chinese_face, chinese))
+    return await asyncio.to_thread(bundled_font)
+
+
+async def font_families() -> dict[str, Path]:
+    """This machine's fonts by family name (lower case), for drafts that name theirs."""
+    families: dict[str, Path] = {}
+    for line in await _fontconfig("fc-list", "--format", "%{family}\t%{file}\n"):
+        names, _, file = line.partition("\t")
+        for name in names.split(","):
+            families.setdefault(name.strip().lower(), Path(file.strip()))
+    return families
 
 
 def ffmpeg_error(stderr_lines: list[str]) -> str:
@@ -109,21 +138,11 @@ def _bundled_ffmpeg() -> str | None:
 async def _output(*command: str) -> str:
     """A tool's stdout and stderr together; EnvironmentProblem if it cannot be run."""
     try:
-        process = await asyncio.create_subprocess_exec(
-            *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        return (await run_tool(*command, timeout=_TOOL_TIMEOUT_SECONDS))[1]
     except OSError as error:
         raise EnvironmentProblem(f"无法运行 {command[0]}: {error}") from None
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), _TOOL_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise EnvironmentProblem(f"{command[0]} 在 {_TOOL_TIMEOUT_SECONDS} 秒内没有回答") from None
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return output.decode("utf-8", errors="replace")
+    except ToolTimedOut as error:
+        raise EnvironmentProblem(str(error)) from None
 
 
 async def _fontconfig(*command: str) -> tuple[str, ...]:

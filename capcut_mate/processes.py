@@ -1,7 +1,8 @@
-"""Child processes of exporters: reading their output by lines, and stopping them.
+"""Child processes: short tools run to completion with a time limit, and long ones (an export
+command, an ffmpeg render) read by lines and stopped as a group.
 
-An export process runs in a process group of its own (start_new_session=True), so stopping
-it (SIGTERM, then SIGKILL after a grace period) stops whatever it started too.
+A long process runs in a process group of its own (start_new_session=True), so stopping it
+(SIGTERM, then SIGKILL after a grace period) stops whatever it started too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,28 @@ import sys
 from collections.abc import AsyncIterator
 
 LINE_LIMIT = 1024 * 1024  # the StreamReader limit exporters give their child processes
+
+
+class ToolTimedOut(Exception):
+    pass
+
+
+async def run_tool(*command: str, timeout: float) -> tuple[int, str]:
+    """Run a short tool to its end: its exit status and its stdout and stderr together.
+    OSError if it cannot be started; ToolTimedOut (the tool killed) past `timeout` seconds.
+    A cancelled call kills the tool too."""
+    process = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        raise ToolTimedOut(f"{command[0]} 在 {timeout:.0f} 秒内没有结束") from None
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode, output.decode("utf-8", errors="replace")
 
 
 async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:

@@ -1,0 +1,123 @@
+"""In, out and loop animations by name, as property curves of their segment.
+
+The draft holds each animation's name, kind and timing (`start` from the segment's start,
+`duration`); the motion is a JianYing resource. Names that say what they do are drawn so
+(the curve is assumed: ease-out for ins, ease-in for outs); a few more are drawn by what
+their name suggests and named as approximated; any other in or out is a fade, named too.
+
+| name | in | out |
+|---|---|---|
+| 渐显 / 渐隐 | alpha 0 → 1 | alpha 1 → 0 |
+| 放大 | grows from 0.5× and fades in | grows to 1.5× and fades out |
+| 缩小 | shrinks from 1.5× and fades in | shrinks to 0.3× and fades out |
+| 向左/向右/向上/向下滑动 | slides in that way from a canvas width (height) off | slides out that way |
+| 轻微放大 (approximated) | grows from 0.9× and fades in | grows to 1.1× and fades out |
+| 旋转 (approximated) | turns from −180° and fades in | turns to 180° and fades out |
+| loops, groups with 拉镜 / 推镜 (approximated) | pulls out 1.15× → 1× / pushes in 1× → 1.15×, panning by 左/右 | |
+"""
+
+from __future__ import annotations
+
+from capcut_mate.render.draft.materials import Animation
+from capcut_mate.render.timeline.curves import Curve, Piece, ramp
+from capcut_mate.render.timeline.features import Notes
+from capcut_mate.render.timeline.layers import Wipe
+from capcut_mate.render.timeline.motion import Motion
+
+_SLIDES = {"向左滑动": (-1, 0), "向右滑动": (1, 0), "向上滑动": (0, -1), "向下滑动": (0, 1)}  # the way it moves, y down
+
+
+def apply_animation(animation: Animation, segment_start: float, segment_end: float, width: int, height: int,
+                    motion: Motion, notes: Notes, feature: str = "animations") -> None:
+    """Add one animation's curves to `motion`; `feature` names it in the notes. Times: timeline seconds."""
+    start = segment_start + animation.start / 1e6
+    end = min(start + animation.duration / 1e6, segment_end)
+    name, kind = animation.name, animation.kind
+    entering = kind == "in"
+    if kind in ("loop", "group"):
+        _camera(name, start, end, width, motion, notes, feature)
+        return
+    if kind not in ("in", "out"):
+        notes.leave_out(feature)
+        return
+
+    def between(v_in: float, v_rest: float, easing: str) -> object:
+        return ramp(start, end, v_in, v_rest, easing) if entering else ramp(start, end, v_rest, v_in, easing)
+
+    easing = "out" if entering else "in"
+    fade = between(0.0, 1.0, "linear")
+    if name in ("渐显", "渐隐"):
+        motion.alpha.append(fade)
+    elif name in ("放大", "缩小", "轻微放大"):
+        small, large = {"放大": (0.5, 1.5), "缩小": (1.5, 0.3), "轻微放大": (0.9, 1.1)}[name]
+        motion.scale.append(between(small if entering else large, 1.0, easing))
+        motion.alpha.append(fade)
+        if name == "轻微放大":
+            notes.approximate(feature, name)
+    elif name in _SLIDES:
+        sx, sy = _SLIDES[name]
+        # In: from one canvas off, against the way it moves; out: the same way on.
+        offset_x, offset_y = (-sx * width, -sy * height) if entering else (sx * width, sy * height)
+        motion.dx.append(between(offset_x, 0.0, easing))
+        motion.dy.append(between(offset_y, 0.0, easing))
+    elif name == "旋转":
+        motion.rotation.append(between(-180.0 if entering else 180.0, 0.0, easing))
+        motion.alpha.append(fade)
+        notes.approximate(feature, name)
+    else:
+        motion.alpha.append(fade)
+        notes.approximate(feature, name)
+
+
+def _camera(name: str, start: float, end: float, width: int, motion: Motion, notes: Notes, feature: str) -> None:
+    if "拉镜" not in name and "推镜" not in name:
+        notes.leave_out(feature)
+        return
+    pulling = "拉镜" in name
+    motion.scale.append(ramp(start, end, 1.15, 1.0, "in_out") if pulling else ramp(start, end, 1.0, 1.15, "in_out"))
+    pan = -1 if "左" in name else 1 if "右" in name else 0
+    if pan:
+        motion.dx.append(ramp(start, end, 0.0, pan * 0.05 * width, "in_out"))
+    notes.approximate(feature, name)
+
+
+def apply_text_animations(animations: tuple[Animation, ...], segment_start: float, segment_end: float, width: int,
+                          height: int, motion: Motion, notes: Notes) -> None:
+    """A caption's animations. Besides the names above: 打字机… reveals the text from left to
+    right; 弹入 grows in (approximated); …溶解 fades out drifting its way (approximated);
+    the loop 跳动 hops by 4 % of the canvas height once per cycle until the out animation
+    (approximated); any other loop is left out."""
+    out_start = min((segment_start + a.start / 1e6 for a in animations if a.kind == "out"), default=segment_end)
+    for animation in animations:
+        start = segment_start + animation.start / 1e6
+        end = min(start + animation.duration / 1e6, segment_end)
+        name = animation.name
+        if animation.kind == "in" and name.startswith("打字机"):
+            motion.wipe = Wipe("right", start, end, across_layer=True)
+            if name != "打字机":
+                notes.approximate("text_animations", name)
+        elif animation.kind == "in" and name == "弹入":
+            motion.scale.append(ramp(start, end, 0.5, 1.0, "out"))
+            motion.alpha.append(ramp(start, end, 0.0, 1.0))
+            notes.approximate("text_animations", name)
+        elif animation.kind == "out" and name.endswith("溶解"):
+            motion.alpha.append(ramp(start, end, 1.0, 0.0))
+            sx, sy = _SLIDES.get(name.replace("溶解", "滑动"), (0, 0))
+            motion.dx.append(ramp(start, end, 0.0, sx * 0.05 * width, "in"))
+            motion.dy.append(ramp(start, end, 0.0, sy * 0.05 * height, "in"))
+            notes.approximate("text_animations", name)
+        elif animation.kind == "loop":
+            if name != "跳动":
+                notes.leave_out("text_animations")
+                continue
+            hops, cycle, t = [], animation.duration / 1e6, start
+            while t + cycle <= out_start + 1e-6 and len(hops) < 2000:
+                hops += [Piece(t, t + cycle / 2, 0.0, -0.04 * height, "out"),
+                         Piece(t + cycle / 2, t + cycle, -0.04 * height, 0.0, "in")]
+                t += cycle
+            if hops:
+                motion.dy.append(Curve(tuple(hops)))
+            notes.approximate("text_animations", name)
+        else:
+            apply_animation(animation, segment_start, segment_end, width, height, motion, notes,
+                            feature="text_animations")

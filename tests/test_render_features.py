@@ -1,0 +1,623 @@
+"""Draft features rendered by the ffmpeg exporter, each checked where a user would look.
+
+One small draft per feature (320x180 or a few segments, 1–3 s), built in the encoding
+upstream capcut-mate writes (../shared/spec/DRAFT_FEATURES.md), rendered once per module
+through the real exporter from a file:// folder, and probed at known times. Every check
+names a pixel where the feature puts a colour that the unfeatured draft would not have there.
+
+The conventions checked: positions and mask centres are +y up, rotations clockwise;
+transitions are centred on the cut and span their duration; ins ease out, outs ease in;
+a mask's geometry is relative to its material.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from capcut_mate.agent.exporters import ExporterOptions, ExportJob, load_exporter
+from support.drafts import DraftBuilder, colour_clip, drawn_photo, photo
+from support.videos import BLUE, GREEN, MAGENTA, RED, YELLOW, frame_at, looks_like
+
+W, H = 320, 180
+BLACK, WHITE = (0, 0, 0), (255, 255, 255)
+Colour = tuple[int, int, int]
+
+
+def _square(draft: DraftBuilder, name: str, colour: str) -> Path:
+    """A 180x180 photo: fitted to the 320x180 canvas it is 180x180 at x 70..250."""
+    return photo(draft.asset(f"assets/{name}.png"), colour, size=(180, 180))
+
+
+def _full(draft: DraftBuilder, name: str, colour: str) -> Path:
+    return photo(draft.asset(f"assets/{name}.png"), colour)
+
+
+# --- The fixture drafts ---------------------------------------------------------------------------
+
+
+def zoom_keyframes(draft: DraftBuilder) -> None:
+    """A red photo filling the canvas, UNIFORM_SCALE 1.0 (0 s) → 0.5 (2 s)."""
+    segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
+    draft.keyframes(segment, "UNIFORM_SCALE", [(0, 1.0), (2, 0.5)])
+
+
+def stretch_keyframes(draft: DraftBuilder) -> None:
+    """KFTypeScaleX 1.0 → 0.5 over 2 s, KFTypeScaleY 0.5 all along."""
+    segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
+    draft.keyframes(segment, "KFTypeScaleX", [(0, 1.0), (2, 0.5)])
+    draft.keyframes(segment, "KFTypeScaleY", [(0, 0.5), (2, 0.5)])
+
+
+def move_keyframes(draft: DraftBuilder) -> None:
+    """A green photo at scale 0.25 (80x45) moving from (-0.5, 0.5) to (0.5, -0.5) over 2 s."""
+    segment = draft.video(draft.track("video"), _full(draft, "green", "0x00ff00"), start=0, duration=2, scale=0.25)
+    draft.keyframes(segment, "KFTypePositionX", [(0, -0.5), (2, 0.5)])
+    draft.keyframes(segment, "KFTypePositionY", [(0, 0.5), (2, -0.5)])
+
+
+def rotation_keyframes(draft: DraftBuilder) -> None:
+    """A blue 180x180 square with a red 40x40 marker in its top-left corner, turning 0 → 90° over
+    0–1 s and holding 90° to 2 s."""
+    square = drawn_photo(draft.asset("assets/marked.png"), "0x0000ff", (180, 180), [(0, 0, 40, 40, "0xff0000")])
+    segment = draft.video(draft.track("video"), square, start=0, duration=2)
+    draft.keyframes(segment, "KFTypeRotation", [(0, 0.0), (1, 90.0)])
+
+
+def alpha_keyframes(draft: DraftBuilder) -> None:
+    """A red photo over a blue one, KFTypeAlpha 1 → 0 over 2 s."""
+    draft.video(draft.track("video"), _full(draft, "blue", "0x0000ff"), start=0, duration=2)
+    segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
+    draft.keyframes(segment, "KFTypeAlpha", [(0, 1.0), (2, 0.0)])
+
+
+def _red_then_green(draft: DraftBuilder, name: str, duration: float) -> None:
+    """Two videos, red 0–1.5 s then green 1.5–3 s (files 2 s long), the transition on the red."""
+    track = draft.track("video")
+    red = colour_clip(draft.asset("assets/red.mp4"), [("0xff0000", 2)], fps=30)
+    green = colour_clip(draft.asset("assets/green.mp4"), [("0x00ff00", 2)], fps=30)
+    first = draft.video(track, red, start=0, duration=1.5)
+    draft.video(track, green, start=1.5, duration=1.5)
+    draft.transition(first, name, duration)
+
+
+def dissolve(draft: DraftBuilder) -> None:
+    _red_then_green(draft, "叠化", 1.0)
+
+
+def wipe_down(draft: DraftBuilder) -> None:
+    _red_then_green(draft, "向下擦除", 1.0)
+
+
+def dip_to_white(draft: DraftBuilder) -> None:
+    _red_then_green(draft, "闪白", 1.0)
+
+
+def push_left(draft: DraftBuilder) -> None:
+    """Photos: red with a yellow band at its right edge (x 300..320), then green; 向左 1 s."""
+    track = draft.track("video")
+    red = drawn_photo(draft.asset("assets/red.png"), "0xff0000", (W, H), [(300, 0, 20, H, "0xffff00")])
+    first = draft.video(track, red, start=0, duration=1.5)
+    draft.video(track, _full(draft, "green", "0x00ff00"), start=1.5, duration=1.5)
+    draft.transition(first, "向左", 1.0)
+
+
+def fade_in(draft: DraftBuilder) -> None:
+    segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
+    draft.animation(segment, "渐显", "in", 0, 1.0)
+
+
+def zoom_in(draft: DraftBuilder) -> None:
+    segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
+    draft.animation(segment, "放大", "in", 0, 1.0)
+
+
+def slides(draft: DraftBuilder) -> None:
+    """In 向右滑动 0–1 s, out 向上滑动 1.5–2 s."""
+    segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
+    draft.animation(segment, "向右滑动", "in", 0, 1.0)
+    draft.animation(segment, "向上滑动", "out", 1.5, 0.5)
+
+
+MASKS = ["circle", "feathered", "line", "mirror", "rectangle", "inverted"]  # 0.5 s each, in this order
+
+
+def masks(draft: DraftBuilder) -> None:
+    """A blue canvas-filling photo 0–3 s; above it a red 180x180 square (x 70..250) in six
+    0.5 s segments, one mask each (MASKS)."""
+    draft.video(draft.track("video"), _full(draft, "blue", "0x0000ff"), start=0, duration=3)
+    track = draft.track("video")
+    square = _square(draft, "red", "0xff0000")
+    segments = [draft.video(track, square, start=index * 0.5, duration=0.5) for index in range(len(MASKS))]
+    circle, feathered, line, mirror, rectangle, inverted = segments
+    draft.mask(circle, "圆形", centerX=0.5, centerY=0.5, width=0.4, height=0.4)
+    draft.mask(feathered, "圆形", width=0.6, height=0.6, feather=0.4)
+    draft.mask(line, "线性", rotation=30.0)
+    draft.mask(mirror, "镜面", height=0.3, rotation=90.0)
+    draft.mask(rectangle, "矩形", width=0.8, height=0.6, roundCorner=0.5)
+    draft.mask(inverted, "圆形", width=0.5, height=0.5, invert=True)
+
+
+def canvases(draft: DraftBuilder) -> None:
+    """A 180x180 square, green above red, with a blurred background fill (0–1 s); a red square
+    with a blue colour fill (1–2 s)."""
+    track = draft.track("video")
+    two_tone = drawn_photo(draft.asset("assets/two-tone.png"), "0x00ff00", (180, 180), [(0, 90, 180, 90, "0xff0000")])
+    draft.canvas(draft.video(track, two_tone, start=0, duration=1), "canvas_blur", blur=0.375)
+    draft.canvas(draft.video(track, _square(draft, "red", "0xff0000"), start=1, duration=1), "canvas_color",
+                 color="#0000ffff")
+
+
+def filled_transitions(draft: DraftBuilder) -> None:
+    """Four letterboxed squares with colour fills: red on blue 0–1.5 s, 向下擦除 1 s, green on
+    yellow 1.5–3 s, 向左 1 s, white on magenta 3–4.5 s, 叠化 1 s, blue on green 4.5–6 s."""
+    track = draft.track("video")
+    squares = [(_square(draft, name, colour), fill) for name, colour, fill in (
+        ("red", "0xff0000", "#0000ffff"), ("green", "0x00ff00", "#ffff00ff"), ("white", "0xffffff", "#ff00ffff"),
+        ("blue", "0x0000ff", "#00ff00ff"))]
+    segments = [draft.video(track, square, start=n * 1.5, duration=1.5) for n, (square, _) in enumerate(squares)]
+    for segment, (_, fill) in zip(segments, squares):
+        draft.canvas(segment, "canvas_color", color=fill)
+    for segment, name in zip(segments, ("向下擦除", "向左", "叠化")):
+        draft.transition(segment, name, 1.0)
+
+
+def crop(draft: DraftBuilder) -> None:
+    """A 320x180 photo in quadrants (red, green / blue, yellow) cropped to x 0.375..0.875 and the
+    top half: 160x90 of it, shown fitted (×2) over the whole canvas."""
+    quadrants = drawn_photo(draft.asset("assets/quadrants.png"), "0xff0000", (W, H), [
+        (160, 0, 160, 90, "0x00ff00"), (0, 90, 160, 90, "0x0000ff"), (160, 90, 160, 90, "0xffff00")])
+    segment = draft.video(draft.track("video"), quadrants, start=0, duration=1)
+    draft.crop(segment, 0.375, 0.0, 0.875, 0.5)
+
+
+def reversed_clip(draft: DraftBuilder) -> None:
+    clip = colour_clip(draft.asset("assets/red-green.mp4"), [("0xff0000", 1), ("0x00ff00", 1)], fps=30)
+    draft.reverse(draft.video(draft.track("video"), clip, start=0, duration=2))
+
+
+def greyscale_filter(draft: DraftBuilder) -> None:
+    """A red photo 0–3 s, 黑白 on a filter track 1–2 s."""
+    draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=3)
+    draft.filter(draft.track("filter"), "黑白", start=1, duration=1, intensity=1.0)
+
+
+def render_order(draft: DraftBuilder) -> None:
+    """Tracks in the draft's order: a text (render_index 6), a half-size green photo (5), a red
+    photo filling the canvas (2). By render_index the red is at the bottom."""
+    text = draft.text(draft.track("text"), "\u2588\u2588\u2588", start=0, duration=1, size=40, y=-0.6)
+    green = draft.video(draft.track("video"), _full(draft, "green", "0x00ff00"), start=0, duration=1, scale=0.5)
+    red = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=1)
+    for segment, index in ((text, 6), (green, 5), (red, 2)):
+        draft.render_index(segment, index)
+
+
+def brightness_keyframes(draft: DraftBuilder) -> None:
+    """A grey photo, KFTypeBrightness 0 → 0.5 over 1 s (pyJianYingDraft's unit, -1..1)."""
+    segment = draft.video(draft.track("video"), _full(draft, "grey", "0x808080"), start=0, duration=1)
+    draft.keyframes(segment, "KFTypeBrightness", [(0, 0.0), (1, 0.5)])
+
+
+def left_out_and_approximated(draft: DraftBuilder) -> None:
+    """A sticker (not rendered), a transition and an animation known only by name (approximated)."""
+    track = draft.track("video")
+    first = draft.video(track, _full(draft, "red", "0xff0000"), start=0, duration=1)
+    second = draft.video(track, _full(draft, "green", "0x00ff00"), start=1, duration=1)
+    draft.transition(first, "故障", 0.4)
+    draft.animation(second, "轻微放大", "in", 0, 0.5)
+    draft.sticker(draft.track("sticker"), "7521200021564427545", start=0, duration=2, scale=0.5)
+
+
+FIXTURES: dict[str, Callable[[DraftBuilder], None]] = {f.__name__: f for f in (
+    zoom_keyframes, stretch_keyframes, move_keyframes, rotation_keyframes, alpha_keyframes, brightness_keyframes,
+    dissolve, wipe_down, dip_to_white, push_left, filled_transitions, fade_in, zoom_in, slides, masks, canvases, crop,
+    reversed_clip, greyscale_filter, render_order, left_out_and_approximated)}
+
+
+# --- Rendering them -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    video: Path
+    warnings: list[str]  # the job's `warning: …` messages, without the prefix
+
+    def pixel(self, seconds: float, x: int, y: int) -> Colour:
+        return _frame(self.video, seconds).pixel(x, y)
+
+
+@functools.cache
+def _frame(video: Path, seconds: float):
+    return frame_at(video, seconds)
+
+
+class Renders:
+    """Each fixture draft built and rendered through the exporter the first time a test asks."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.done: dict[str, Rendered | Exception] = {}
+
+    def __call__(self, name: str) -> Rendered:
+        if name not in self.done:
+            try:
+                self.done[name] = asyncio.run(self._render(name))
+            except Exception as failure:  # every test of this draft fails with it, rendered once
+                self.done[name] = failure
+        if isinstance(self.done[name], Exception):
+            raise self.done[name]
+        return self.done[name]
+
+    async def _render(self, name: str) -> Rendered:
+        draft = DraftBuilder(self.root / "drafts" / name, width=W, height=H)
+        FIXTURES[name](draft)
+        draft.write()
+        work = self.root / "work" / name
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        messages: list[str] = []
+
+        async def progress(value: int, stage: str | None = None, message: str | None = None) -> None:
+            if message:
+                messages.append(message)
+
+        job = ExportJob(1, 1, draft.folder.as_uri(), name, work, work / "output.mp4")
+        result = await load_exporter("ffmpeg", ExporterOptions(allow_local_drafts=True))(job, progress)
+        return Rendered(result.video_path,
+                        [m.removeprefix("warning: ") for m in messages if m.startswith("warning: ")])
+
+
+@pytest.fixture(scope="module")
+def render(tmp_path_factory) -> Renders:
+    return Renders(tmp_path_factory.mktemp("features"))
+
+
+def near(actual: Colour, expected: Colour, tolerance: int = 40) -> bool:
+    return looks_like(actual, expected, tolerance)
+
+
+def blend(top: Colour, bottom: Colour, alpha: float) -> Colour:
+    return tuple(round(t * alpha + b * (1 - alpha)) for t, b in zip(top, bottom))
+
+
+def assert_colours(rendered: Rendered, probes: list[tuple[float, tuple[int, int], Colour, str]],
+                   tolerance: int = 40) -> None:
+    """Every (time, pixel, colour, why); all failures at once."""
+    wrong = [f"{why}: at {t} s {xy} is {rendered.pixel(t, *xy)}, expected about {colour}"
+             for t, xy, colour, why in probes if not near(rendered.pixel(t, *xy), colour, tolerance)]
+    assert not wrong, "\n".join(wrong)
+
+
+# --- Keyframes ------------------------------------------------------------------------------------
+
+
+def test_a_uniform_zoom_keyframe_sets_the_size_at_each_moment(render):
+    video = render("zoom_keyframes")
+    # At 1 s the scale is 0.75: 240x135 centred, edges at x 40/280 and y 22.5/157.5.
+    assert_colours(video, [
+        (1.0, (30, 90), BLACK, "left of the shrunken picture (unzoomed: red)"),
+        (1.0, (50, 90), RED, "just inside its left edge (at the end scale 0.5 it is black here)"),
+        (1.0, (290, 90), BLACK, "right of it"),
+        (1.0, (160, 15), BLACK, "above it: both axes shrink"),
+        (1.0, (160, 30), RED, "just inside its top edge"),
+        (1.9, (60, 90), BLACK, "nearly half size (x 83..237) near the end"),
+        (0.0, (5, 5), RED, "full size at the start"),
+    ])
+
+
+def test_separate_x_and_y_scale_keyframes_stretch_each_axis(render):
+    video = render("stretch_keyframes")
+    # At 1 s: x scale 0.75 (240 wide, x 40..280), y scale 0.5 (90 high, y 45..135).
+    assert_colours(video, [
+        (1.0, (30, 90), BLACK, "left of the picture, x scale 0.75"),
+        (1.0, (50, 90), RED, "inside its left edge"),
+        (1.0, (160, 35), BLACK, "above it: y is 0.5, not x's 0.75 (uniform) nor 1 (unfeatured)"),
+        (1.0, (160, 55), RED, "inside its top edge"),
+        (1.0, (160, 145), BLACK, "below it"),
+    ])
+
+
+def test_position_keyframes_move_the_clip_in_half_canvas_units_with_y_up(render):
+    video = render("move_keyframes")
+    # At 0.25 s: x -0.375, y +0.375 → centre (160 - 60, 90 - 33.75) = (100, 56); 80x45.
+    # At 1.75 s: x +0.375, y -0.375 → centre (220, 124).
+    assert_colours(video, [
+        (0.25, (100, 56), GREEN, "up and left of centre early on"),
+        (0.25, (160, 90), BLACK, "not yet at the centre (unmoved: green)"),
+        (0.25, (100, 124), BLACK, "not below the centre: +y is up"),
+        (1.0, (160, 90), GREEN, "through the centre halfway"),
+        (1.75, (220, 124), GREEN, "down and right of centre late on"),
+        (1.75, (220, 56), BLACK, "not above it"),
+    ])
+
+
+def test_a_rotation_keyframe_turns_the_clip_clockwise(render):
+    video = render("rotation_keyframes")
+    # The square spans x 70..250; turned 90° clockwise its top-left marker is at the top right.
+    assert_colours(video, [
+        (0.0, (85, 15), RED, "the marker starts at the top left"),
+        (1.5, (235, 15), RED, "after 90° clockwise it is at the top right"),
+        (1.5, (85, 15), BLUE, "and no longer at the top left"),
+        (1.5, (85, 165), BLUE, "nor at the bottom left, where counter-clockwise would put it"),
+    ])
+    # Halfway (45°) the square stands on a corner: its corners are off the canvas's
+    # top and bottom, and the canvas corners next to it are black.
+    frame = _frame(video.video, 0.5)
+    assert near(frame.pixel(160, 90), BLUE) and near(frame.pixel(72, 5), BLACK), "a diamond at 45°"
+
+
+def test_an_alpha_ramp_blends_with_what_is_below(render):
+    video = render("alpha_keyframes")
+    assert_colours(video, [
+        (0.0, (160, 90), RED, "opaque at the start"),
+        (0.5, (160, 90), blend(RED, BLUE, 0.75), "three quarters at 0.5 s"),
+        (1.0, (160, 90), blend(RED, BLUE, 0.5), "half way: half red, half blue"),
+        (1.5, (160, 90), blend(RED, BLUE, 0.25), "a quarter at 1.5 s"),
+    ], tolerance=25)
+
+
+def test_a_colour_keyframe_is_rendered_or_named_as_left_out(render):
+    video = render("brightness_keyframes")
+    start, end = video.pixel(0.0, 160, 90), video.pixel(0.95, 160, 90)
+    brightened = end[0] > start[0] + 30
+    named = any(w.startswith("未渲染: ") and "关键帧" in w for w in video.warnings)
+    assert brightened or named, (f"KFTypeBrightness neither drawn ({start} → {end}) nor named: {video.warnings}; "
+                                 "a render names what it leaves out")
+
+
+# --- Transitions ----------------------------------------------------------------------------------
+
+
+def test_a_dissolve_is_centred_on_the_cut(render):
+    video = render("dissolve")
+    # 1 s centred on the cut at 1.5 s: from 1.0 s to 2.0 s the green fades in linearly.
+    assert_colours(video, [
+        (0.9, (160, 90), RED, "before the transition"),
+        (1.25, (160, 90), blend(GREEN, RED, 0.25), "a quarter in, before the cut"),
+        (1.5, (160, 90), blend(GREEN, RED, 0.5), "half and half at the cut"),
+        (1.75, (160, 90), blend(GREEN, RED, 0.75), "three quarters after the cut"),
+        (2.1, (160, 90), GREEN, "after the transition"),
+    ], tolerance=25)
+
+
+def test_a_downward_wipe_reveals_the_next_clip_from_the_top(render):
+    video = render("wipe_down")
+    # The edge travels from the top (1.0 s) to the bottom (2.0 s): y = 180 × progress.
+    assert_colours(video, [
+        (1.4, (160, 60), GREEN, "above the edge at 0.4 (y 72), before the cut"),
+        (1.4, (160, 90), RED, "below it"),
+        (1.6, (160, 95), GREEN, "above the edge at 0.6 (y 108), after the cut"),
+        (1.6, (160, 125), RED, "below it, the earlier clip still shows"),
+        (1.6, (20, 125), RED, "the edge is straight across"),
+    ])
+
+
+def test_a_push_left_moves_both_clips_by_the_canvas_width(render):
+    video = render("push_left")
+    # Eased in and out over 1.0–2.0 s; at the cut both have moved half the canvas to the left:
+    # the red's right-edge yellow band (300..320) is at 140..160, the green starts at 160.
+    assert_colours(video, [
+        (1.5, (150, 90), YELLOW, "the earlier clip's right edge moved to the centre"),
+        (1.5, (80, 90), RED, "the earlier clip on the left"),
+        (1.5, (240, 90), GREEN, "the later clip on the right"),
+        (0.9, (310, 90), YELLOW, "before the transition nothing moves"),
+    ])
+
+
+def test_a_dip_to_white_is_white_at_the_cut(render):
+    video = render("dip_to_white")
+    assert_colours(video, [
+        (1.5, (160, 90), WHITE, "white at the cut"),
+        (1.25, (160, 90), blend(WHITE, RED, 0.5), "half way to white before the cut"),
+        (1.75, (160, 90), blend(WHITE, GREEN, 0.5), "half way back after it"),
+        (2.1, (160, 90), GREEN, "the later clip after the transition"),
+    ], tolerance=30)
+
+
+# --- Animations -----------------------------------------------------------------------------------
+
+
+def test_a_fade_in_starts_dark(render):
+    video = render("fade_in")
+    start, mid = video.pixel(0.0, 160, 90), video.pixel(0.5, 160, 90)
+    assert max(start) < 40, f"black at its start, not {start}"
+    assert near(mid, blend(RED, BLACK, 0.5), 30), f"half faded in at 0.5 s, not {mid}"
+    assert near(video.pixel(1.5, 160, 90), RED), "fully shown after the animation"
+
+
+def test_a_zoom_in_animation_grows_the_clip_easing_out(render):
+    video = render("zoom_in")
+    # 放大 in over 1 s: scale 0.5 → 1 easing out, fading in. At 0.5 s: 0.875 (280 wide, x 20..300),
+    # half opaque (linear easing would give 0.75: x 40..280).
+    assert_colours(video, [
+        (0.5, (10, 90), BLACK, "outside the growing picture (unanimated: red)"),
+        (0.5, (30, 90), blend(RED, BLACK, 0.5), "inside it: the scale eases out"),
+        (0.5, (160, 5), BLACK, "above it (y 11..169)"),
+        (1.5, (10, 90), RED, "full size after the animation"),
+    ], tolerance=35)
+
+
+def test_slide_animations_ease_out_in_and_ease_in_out(render):
+    video = render("slides")
+    # In 向右滑动 0–1 s from a canvas width to the left, easing out: at 0.5 s 1/4 of the way
+    # left remains (x -80..240; linearly -160..160). Out 向上滑动 1.5–2 s, easing in: at 1.75 s
+    # a quarter of the canvas height up (y -45..135; linearly -90..90).
+    assert_colours(video, [
+        (0.5, (200, 90), RED, "most of the way in at 0.5 s"),
+        (0.5, (260, 90), BLACK, "the right edge still coming in"),
+        (1.2, (310, 90), RED, "in place between the animations"),
+        (1.75, (160, 100), RED, "only a little way up at 1.75 s"),
+        (1.75, (160, 160), BLACK, "its bottom has left the canvas's bottom"),
+    ])
+
+
+# --- Masks ----------------------------------------------------------------------------------------
+
+
+def _mask_time(name: str) -> float:
+    return MASKS.index(name) * 0.5 + 0.25
+
+
+def test_a_circle_mask_is_placed_and_sized_on_the_material_with_y_up(render):
+    video, t = render("masks"), _mask_time("circle")
+    # centre (0.5, 0.5) of the 180x180 square at x 70..250: (205, 45); diameter 0.4 × 180 = 72.
+    assert_colours(video, [
+        (t, (205, 45), RED, "inside the circle"),
+        (t, (205, 75), RED, "inside, near its bottom"),
+        (t, (160, 90), BLUE, "the square's centre is cut away (unmasked: red)"),
+        (t, (205, 135), BLUE, "not below the centre: +y is up"),
+        (t, (115, 45), BLUE, "not left of the centre"),
+        (t, (246, 45), BLUE, "outside: its size is a share of the material, not of the canvas"),
+    ])
+
+
+def test_a_feathered_circle_mask_has_a_soft_edge(render):
+    video, t = render("masks"), _mask_time("feathered")
+    # Diameter 108 (edge at x 214 on the centre row), feather 0.4: a ramp ~22 px wide.
+    edge = video.pixel(t, 217, 90)
+    assert 50 < edge[0] < 205 and 50 < edge[2] < 205, f"red and blue mixed at the edge, not {edge}"
+    assert_colours(video, [
+        (t, (195, 90), RED, "well inside"),
+        (t, (240, 90), BLUE, "well outside, still on the square"),
+    ])
+
+
+def test_a_linear_mask_keeps_the_side_above_its_line_turned_clockwise(render):
+    video, t = render("masks"), _mask_time("line")
+    # The line through the centre turned 30° clockwise falls to the right: y = 90 + (x - 160) tan 30°.
+    assert_colours(video, [
+        (t, (220, 110), RED, "above the line on the right (counter-clockwise or unturned: below)"),
+        (t, (100, 70), BLUE, "below the line on the left (counter-clockwise or unturned: above)"),
+        (t, (160, 20), RED, "the top is kept"),
+        (t, (160, 165), BLUE, "the bottom is hidden (unmasked: red)"),
+    ])
+
+
+def test_a_mirror_mask_keeps_a_band_turned_upright(render):
+    video, t = render("masks"), _mask_time("mirror")
+    # A band 0.3 × 180 = 54 high, turned 90°: upright, x 133..187.
+    assert_colours(video, [
+        (t, (160, 160), RED, "in the band, near the bottom (unturned the band is across the middle)"),
+        (t, (210, 90), BLUE, "beside the band (unmasked: red)"),
+        (t, (110, 90), BLUE, "beside it on the other side"),
+    ])
+
+
+def test_a_rectangle_mask_has_round_corners(render):
+    video, t = render("masks"), _mask_time("rectangle")
+    # 0.8 × 0.6 of the square: 144x108 centred, x 88..232, y 36..144; corner radius 27.
+    assert_colours(video, [
+        (t, (95, 90), RED, "inside, near its left side"),
+        (t, (80, 90), BLUE, "left of it, on the square (unmasked: red)"),
+        (t, (160, 30), BLUE, "above it"),
+        (t, (92, 40), BLUE, "its top-left corner is rounded off"),
+        (t, (228, 140), BLUE, "and its bottom-right one"),
+        (t, (110, 50), RED, "inside the rounding"),
+    ])
+
+
+def test_an_inverted_mask_keeps_the_outside(render):
+    video, t = render("masks"), _mask_time("inverted")
+    assert_colours(video, [
+        (t, (160, 90), BLUE, "the circle is cut out (not inverted: red)"),
+        (t, (80, 10), RED, "the square's corner is kept (not inverted: blue)"),
+        (t, (40, 90), BLUE, "off the square: the canvas below"),
+    ])
+
+
+# --- Background fills, crops, reversed clips ------------------------------------------------------
+
+
+def test_a_blurred_background_fill_surrounds_a_letterboxed_clip(render):
+    video = render("canvases")
+    left_top, left_bottom = video.pixel(0.5, 20, 20), video.pixel(0.5, 20, 160)
+    assert left_top[1] > left_top[0] + 60, f"the clip's green, blurred and enlarged, beside its top: {left_top}"
+    assert left_bottom[0] > left_bottom[1] + 60, f"its red beside its bottom: {left_bottom}"
+    assert_colours(video, [(0.5, (160, 45), GREEN, "the clip itself, sharp, in the middle")])
+
+
+def test_a_colour_background_fill_surrounds_a_letterboxed_clip(render):
+    assert_colours(render("canvases"), [
+        (1.5, (20, 90), BLUE, "the fill colour beside the clip (no fill: black)"),
+        (1.5, (300, 90), BLUE, "on both sides"),
+        (1.5, (160, 90), RED, "the clip above it"),
+    ])
+
+
+def test_a_background_fill_takes_part_in_the_transition(render):
+    video = render("filled_transitions")
+    # The wipe at 1.25 s has revealed the top quarter (y < 45); below it the earlier clip and
+    # its fill are still there. The push at 2.75 s has moved both clips 40 px to the left
+    # (eased): the green square is at x 30..210, its fill at x -40..280, the next fill beyond.
+    # (A fill is part of its clip's frame: it is wiped, pushed and faded with it.)
+    assert_colours(video, [
+        (1.25, (160, 20), GREEN, "the later clip above the wipe's edge"),
+        (1.25, (20, 20), YELLOW, "and its fill beside it"),
+        (1.25, (160, 120), RED, "the earlier clip below the edge"),
+        (1.25, (20, 120), BLUE, "with its own fill beside it, not the later clip's"),
+        (2.75, (100, 90), GREEN, "the pushed clip, not hidden by the next clip's fill"),
+        (2.75, (10, 90), YELLOW, "its fill moves with it"),
+        (2.75, (300, 90), MAGENTA, "the next clip's fill coming in from the right"),
+        # Half way through the dissolve each clip's frame, fill and all, is half of the picture.
+        (4.5, (160, 90), blend(WHITE, BLUE, 0.5), "half the white square, half the blue one"),
+        (4.5, (20, 90), blend(MAGENTA, GREEN, 0.5), "half of each fill"),
+    ])
+
+
+def test_a_crop_shows_only_the_cropped_part_fitted_to_the_canvas(render):
+    video = render("crop")
+    # Source x 120..280 × y 0..90, ×2: the red/green border (source x 160) lands at x 80.
+    assert_colours(video, [
+        (0.5, (60, 90), RED, "left of the border"),
+        (0.5, (100, 90), GREEN, "right of it (uncropped: red)"),
+        (0.5, (300, 170), GREEN, "the bottom quadrants are cut away (uncropped: yellow)"),
+        (0.5, (20, 170), RED, "(uncropped: blue)"),
+    ])
+
+
+def test_a_reversed_clip_plays_its_colours_in_reverse_order(render):
+    assert_colours(render("reversed_clip"), [
+        (0.5, (160, 90), GREEN, "the clip's end first (forwards: red)"),
+        (1.5, (160, 90), RED, "its start last (forwards: green)"),
+    ])
+
+
+# --- Filters, order, warnings ---------------------------------------------------------------------
+
+
+def test_a_greyscale_filter_track_applies_only_within_its_time(render):
+    video = render("greyscale_filter")
+    grey = video.pixel(1.5, 160, 90)
+    assert max(grey) - min(grey) < 20 and 40 < grey[0] < 140, f"red turned grey at 1.5 s, not {grey}"
+    assert_colours(video, [
+        (0.5, (160, 90), RED, "before the filter's segment"),
+        (2.5, (160, 90), RED, "after it"),
+    ])
+    assert any(w.startswith("近似: ") and "黑白" in w for w in video.warnings), video.warnings
+
+
+def test_render_index_orders_layers_across_tracks(render):
+    video = render("render_order")
+    assert_colours(video, [
+        (0.5, (160, 90), GREEN, "the green photo's track comes first but its render_index is higher than the red's"),
+        (0.5, (20, 20), RED, "the red photo around it"),
+    ])
+    frame = _frame(video.video, 0.5)
+    caption = frame.pixels(150, 138, 171, 151)  # around the text's centre (160, 144)
+    assert any(near(p, WHITE, 30) for p in caption), "the text (first track, render_index 6) is drawn on top"
+
+
+def test_warnings_name_what_is_approximated_and_left_out(render):
+    warnings = render("left_out_and_approximated").warnings
+    unrendered = [w for w in warnings if w.startswith("未渲染: ")]
+    approximated = [w for w in warnings if w.startswith("近似: ")]
+    assert len(unrendered) == 1 and "贴纸" in unrendered[0], warnings
+    assert len(approximated) == 1, warnings
+    assert "转场 故障" in approximated[0] and "轻微放大" in approximated[0], warnings
+    assert "转场" not in unrendered[0] and "动画" not in unrendered[0], "named once, as approximated"
