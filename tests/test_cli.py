@@ -68,8 +68,8 @@ def test_a_command_migrates_a_database_that_is_behind_and_only_then(postgres_url
 
 
 @pytest.mark.slow
-def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_path: Path):
-    data_dir = tmp_path / "capcut-mate-data"
+def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_path: Path, embedded_data_dir: Path):
+    data_dir = embedded_data_dir
     env = command_env(data_dir=str(data_dir))
     service = ServiceProcess(env, tmp_path / "serve-1.log").wait_ready()
     try:

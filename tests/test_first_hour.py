@@ -116,8 +116,8 @@ async def test_ctrl_c_drains_and_says_so_and_twice_stops_at_once(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_an_embedded_postgres_left_by_a_killed_serve_is_reused_then_stopped(tmp_path: Path):
-    data_dir = tmp_path / "data"
+def test_an_embedded_postgres_left_by_a_killed_serve_is_reused_then_stopped(tmp_path: Path, embedded_data_dir: Path):
+    data_dir = embedded_data_dir
     pgdata = data_dir / "pgdata"
     env = command_env(data_dir=str(data_dir), log_level="INFO")
     try:
