@@ -9,6 +9,7 @@ from datetime import UTC
 
 from capcut_mate import __version__
 from capcut_mate.settings import Settings
+from capcut_mate.startup import StartupError
 
 # Connections of a one-off command's pool: `report` runs its five queries side by side.
 COMMAND_CONNECTIONS = 5
@@ -32,6 +33,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from capcut_mate.database.migrations import upgrade_to_head
     from capcut_mate.server.local_agents import LocalAgentsPlan
     from capcut_mate.server.serve import serve, serve_processes
+    from capcut_mate.startup import check_data_dir, check_port_free
 
     if args.workers < 1:
         raise SystemExit("capcut-mate serve: --workers must be at least 1")
@@ -40,6 +42,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.workers > 1 and not settings.port:
         raise SystemExit("capcut-mate serve: --workers needs a fixed port, not 0")
+    # Before the database starts: a port taken or a data folder unusable stops us at once.
+    check_data_dir(settings.data_dir)
+    check_port_free(settings.host, settings.port)
     plan = None
     if args.local_agents:
         exporter = args.exporter or ("command" if args.command else "ffmpeg")
@@ -73,14 +78,14 @@ def _with_store(settings: Settings, work):
     import asyncio
 
     from capcut_mate.database.embedded import service_database
-    from capcut_mate.database.migrations import HEAD_REVISION, upgrade_to_head
+    from capcut_mate.database.migrations import head_revision, upgrade_to_head
     from capcut_mate.database.store import Store
 
     async def run(dsn: str):
         store = await Store.open(dsn, pool_size=COMMAND_CONNECTIONS)
         try:
             # Already at head, as it nearly always is: no need to load alembic at all.
-            if await store.schema_revision() != HEAD_REVISION:
+            if await store.schema_revision() != head_revision():
                 await asyncio.to_thread(upgrade_to_head, dsn)
             return await work(store)
         finally:
@@ -149,14 +154,17 @@ def _revoke_token_holder(kind: str):
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from capcut_mate.reporting import build_report, render
+    from capcut_mate.reporting import SECTIONS, build_report, render
 
+    if args.section not in (None, *SECTIONS) or (args.format == "csv" and not args.section):
+        raise StartupError(f"choose a section with --section: one of {', '.join(SECTIONS)} "
+                           "(a CSV file is one table, so CSV needs one)")
     since = datetime.now(UTC) - args.since
 
     async def figures(store):
         return await build_report(store, since)
 
-    print(render(_with_store(settings, figures), args.format), end="")
+    print(render(_with_store(settings, figures), args.format, args.section), end="")
     return 0
 
 
@@ -213,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Settings come from CAPCUT_MATE_* environment variables; see the README.",
     )
     parser.add_argument("--version", action="version", version=f"capcut-mate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the job service (migrates the database first)")
     serve.add_argument("--host", help="listen address (default CAPCUT_MATE_HOST or 127.0.0.1)")
@@ -268,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="job history figures: throughput, stages, agents, failures")
     report.add_argument("--since", type=_duration, default="24h", help="how far back: 90s, 30m, 24h, 7d, 2w")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--section", help="only this part of the report: jobs, throughput, stages, agents or "
+                        "failures (CSV needs one: a CSV file is one table)")
     report.set_defaults(run=_report)
 
     prune = commands.add_parser("prune", help="remove finished jobs and their history older than a given age")
@@ -278,7 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from capcut_mate.startup import StartupError, describe_settings_error
+
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        return _say(args, describe_settings_error(error))
     _configure_logging(settings.log_level)
-    return args.run(args, settings)
+    try:
+        return args.run(args, settings)
+    except StartupError as error:
+        return _say(args, str(error))
+    except KeyboardInterrupt:  # before the service took over the signal (e.g. while migrating)
+        return 130
+
+
+def _say(args: argparse.Namespace, problem: str) -> int:
+    """A mistake in the setup, in one line: what is wrong and what to change."""
+    print(f"capcut-mate {args.command_name}: {problem}", file=sys.stderr)
+    return 2

@@ -68,20 +68,24 @@ def _rows(report: Report, section: str) -> tuple[list[str], list[list[str]]]:
     return fields, [[_cell(getattr(row, name)) for name in fields] for row in getattr(report, section)]
 
 
-def render(report: Report, style: str) -> str:
+def render(report: Report, style: str, section: str | None = None) -> str:
+    """The report as a terminal table, JSON, or CSV; `section` keeps one section only. CSV
+    is one section, a header row and its rows: one loadable table."""
+    sections = [section] if section else list(SECTIONS)
     if style == "json":
-        return orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode()
+        body = report.model_dump(mode="json", include={"since", *sections})
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
     out = io.StringIO()
     if style == "csv":
+        if section is None:
+            raise ValueError("CSV is one table: name its section")
+        fields, rows = _rows(report, section)
         writer = csv.writer(out, lineterminator="\n")
-        for section in SECTIONS:
-            fields, rows = _rows(report, section)
-            out.write(f"# {section}\n")
-            writer.writerow(fields)
-            writer.writerows(rows)
+        writer.writerow(fields)
+        writer.writerows(rows)
         return out.getvalue()
     out.write(f"Since {report.since}\n")
-    for section, (_, title) in SECTIONS.items():
+    for section, (_, title) in ((name, SECTIONS[name]) for name in sections):
         fields, rows = _rows(report, section)
         out.write(f"\n{title}\n")
         if not rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +24,16 @@ def postgres_url() -> Iterator[str]:
     """The maintenance database of the server tests run on."""
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data folder for a test's own embedded PostgreSQL, outside pytest's temporary
+    folders: run as root, the server runs as a user of its own that must traverse every
+    parent, and a pytest session starting beside this one makes /tmp/pytest-of-<user>
+    private again."""
+    with tempfile.TemporaryDirectory(prefix="capcut-mate-test-data-") as folder:
+        yield Path(folder) / "data"
 
 
 @pytest.fixture(scope="session")

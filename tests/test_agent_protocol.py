@@ -10,7 +10,7 @@ import pytest
 
 from capcut_mate.protocol.jobs import JobStatus
 from capcut_mate.server import auth
-from capcut_mate.server.keys import WAKEUPS
+from capcut_mate.server.app_keys import WAKEUPS
 from support.agents import ProtocolAgent, register_agent
 
 DRAFT = "https://drafts.example.com/get_draft?draft_id=protocol"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from urllib.request import Request, urlopen
 
 import asyncpg
 import pytest
 
-from support.postgres import throwaway_database
+from support.postgres import postmaster_running, throwaway_database
 from support.processes import ServiceProcess, command_env, run_command
 
 DRAFT = "https://capcut-mate.jcaigc.cn/openapi/capcut-mate/v1/get_draft?draft_id=2025092811473036584258"
@@ -56,12 +55,6 @@ def test_migrate_brings_a_database_to_head(postgres_url):
         assert run_command("migrate", env=command_env(database_url=dsn)).returncode == 0
 
 
-def test_the_head_revision_mirror_matches_the_migrations():
-    from capcut_mate.database.migrations import HEAD_REVISION, head_revision
-
-    assert HEAD_REVISION == head_revision()
-
-
 def test_a_command_migrates_a_database_that_is_behind_and_only_then(postgres_url):
     with throwaway_database(postgres_url) as dsn:
         env = command_env(database_url=dsn, log_level="INFO")
@@ -74,21 +67,9 @@ def test_a_command_migrates_a_database_that_is_behind_and_only_then(postgres_url
         assert "Jobs created in the window" in again.stdout
 
 
-def test_migrations_go_down_and_up_again(postgres_url):
-    from alembic import command
-
-    from capcut_mate.database.migrations import alembic_config, upgrade_to_head
-
-    with throwaway_database(postgres_url) as dsn:
-        upgrade_to_head(dsn)
-        command.downgrade(alembic_config(dsn), "base")
-        upgrade_to_head(dsn)
-        assert run_command("report", "--since", "1h", env=command_env(database_url=dsn)).returncode == 0
-
-
 @pytest.mark.slow
-def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_path: Path):
-    data_dir = tmp_path / "capcut-mate-data"
+def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_path: Path, embedded_data_dir: Path):
+    data_dir = embedded_data_dir
     env = command_env(data_dir=str(data_dir))
     service = ServiceProcess(env, tmp_path / "serve-1.log").wait_ready()
     try:
@@ -98,7 +79,7 @@ def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_pa
     finally:
         assert service.stop() == 0
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
-    assert not _postmaster_running(data_dir / "pgdata"), "the embedded server must stop with the service"
+    assert not postmaster_running(data_dir / "pgdata"), "the embedded server must stop with the service"
 
     again = ServiceProcess(env, tmp_path / "serve-2.log").wait_ready()
     try:
@@ -106,18 +87,6 @@ def test_serve_with_no_database_url_runs_embedded_postgres_and_keeps_data(tmp_pa
         assert (status, body["status"], body["job_id"]) == (200, "pending", 1)
     finally:
         again.stop()
-
-
-def _postmaster_running(pgdata: Path) -> bool:
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text().split()[0])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_traced_service_writes_a_heap_snapshot_on_sigusr1(database_url, tmp_path: Path):

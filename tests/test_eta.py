@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from capcut_mate.protocol.jobs import STAGES, JobStatus
@@ -23,7 +22,7 @@ async def test_eta_sums_the_stages_still_ahead(store):
     assert estimator.eta_seconds(job, now) == 6 + 60 + 5
     # Overdue in its stage: only the stages after it are left.
     assert estimator.eta_seconds(job, job.stage_started_at + timedelta(seconds=30)) == 65
-    assert estimator.eta_seconds(replace(job, status=JobStatus.PENDING), now) is None
+    assert estimator.eta_seconds(job.model_copy(update={"status": JobStatus.PENDING}), now) is None
 
 
 async def test_no_eta_when_history_is_thin(store):

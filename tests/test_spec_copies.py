@@ -1,4 +1,5 @@
-"""The suite reads its own copy of the contract documents; it must match the shared ones."""
+"""docs/spec/ holds the contract documents; where a shared spec folder sits beside the
+checkout (the project's own layout), the two must agree."""
 
 import pytest
 
@@ -9,7 +10,7 @@ from support.spec import SHARED_SPEC_DIR, SPEC_DIR
 def test_copy_matches_shared_spec(name: str):
     shared = SHARED_SPEC_DIR / name
     if not shared.exists():
-        pytest.skip(f"no shared spec beside this checkout ({SHARED_SPEC_DIR}); the copy is all there is")
+        pytest.skip(f"no shared spec beside this checkout ({SHARED_SPEC_DIR}); docs/spec/ is all there is")
     assert (SPEC_DIR / name).read_text(encoding="utf-8") == shared.read_text(encoding="utf-8"), (
-        f"tests/spec/{name} drifted from the shared spec: copy the new one in and follow its changes"
+        f"docs/spec/{name} drifted from the shared spec: copy the new one in and follow its changes"
     )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import tempfile
 from pathlib import Path
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         claim_wait_seconds=min(max(args.claim_wait, 0.0), 30.0),
         drain_seconds=args.drain_seconds,
-        work_root=args.work_dir or Path(tempfile.gettempdir()) / f"capcut-mate-agent-{os.getpid()}",
+        # Without --work-dir, a temporary folder of this agent's own, gone when it stops.
+        work_root=args.work_dir or Path(tempfile.mkdtemp(prefix="capcut-mate-agent-")),
     )
 
     async def main() -> int:
@@ -88,4 +90,8 @@ def run(args: argparse.Namespace) -> int:
             await client.close()
 
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(options.work_root, ignore_errors=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel
 
+from capcut_mate.backoff import Backoff
 from capcut_mate.protocol.agent import (
     AGENT_PREFIX,
     ClaimRequest,
@@ -37,6 +38,7 @@ log = logging.getLogger("capcut_mate.agent.service")
 Answer = TypeVar("Answer", bound=BaseModel)
 RETRY_STATUSES = {408, 429, 502, 503, 504}
 INTERNAL_ERROR_TRIES = 5
+RETRY_BASE_SECONDS, RETRY_CAP_SECONDS = 0.5, 30.0
 
 
 class ServiceRefused(Exception):
@@ -44,18 +46,6 @@ class ServiceRefused(Exception):
         super().__init__(f"{status} {error_code}: {message}")
         self.status = status
         self.error_code = error_code
-
-
-class Backoff:
-    """Exponential backoff with full jitter: sleep a random time up to base × 2^n, capped."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0):
-        self.base, self.cap, self.failures = base, cap, 0
-
-    def next_delay(self) -> float:
-        delay = random.uniform(0, min(self.cap, self.base * 2**self.failures))
-        self.failures += 1
-        return delay
 
 
 class ServiceClient:
@@ -108,7 +98,7 @@ class ServiceClient:
         keep_trying: Callable[[], bool] = lambda: True,
         timeout: float | None = None,
     ) -> Answer:
-        backoff = Backoff()
+        backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, jitter=True)
         internal_errors = 0
         per_call = aiohttp.ClientTimeout(total=timeout) if timeout else None
         while True:
@@ -131,7 +121,7 @@ class ServiceClient:
                     raise
                 problem = str(refusal)
             except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                problem = repr(error)
+                problem = describe_network_error(error)
                 self._next_server()
             if not retry or not keep_trying():
                 raise ServiceUnreachable(problem)
@@ -172,3 +162,16 @@ class _Retry(Exception):
 
 class ServiceUnreachable(Exception):
     """The call was not retried (or retrying was called off) and had no answer."""
+
+
+def describe_network_error(error: BaseException) -> str:
+    """A failed call, in a few words for the log: not the exception's whole repr."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error
+        reason = os.strerror(cause.errno) if cause.errno else str(cause) or type(cause).__name__
+        return f"cannot connect to {error.host}:{error.port} ({reason})"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the service closed the connection"
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

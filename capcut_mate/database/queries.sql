@@ -136,8 +136,8 @@ LIMIT 1;
 
 -- name: cancel_job
 -- Cancel one active job: by id ($1), or else the active job of draft key $2. A pending job
--- fails at once; a processing one is flagged, and its agent hears of it on its next
--- progress call. No row: no such active job.
+-- fails at once, in stage $4 (cancelled); a processing one is flagged, and its agent hears
+-- of it on its next progress call. No row: no such active job.
 WITH target AS (
     SELECT id, status
     FROM video_jobs
@@ -148,6 +148,7 @@ WITH target AS (
 UPDATE video_jobs AS j
 SET status = CASE WHEN t.status = 'pending' THEN 'failed' ELSE 'processing' END::job_status,
     error_message = CASE WHEN t.status = 'pending' THEN $3 END,
+    stage = CASE WHEN t.status = 'pending' THEN $4 ELSE j.stage END,
     completed_at = CASE WHEN t.status = 'pending' THEN now() END,
     cancel_requested = true,
     last_message = $3

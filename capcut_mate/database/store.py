@@ -11,21 +11,24 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from capcut_mate.protocol.agent import ClaimedJob
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.protocol.jobs import (
     AGENT_LOST_MESSAGE,
     CANCELLED_MESSAGE,
+    CANCELLED_STAGE,
     COMPLETED_STAGE,
     PENDING_STAGE,
     QUEUE_EXPIRED_MESSAGE,
     STAGES,
+    Job,
     JobStatus,
     draft_key,
     retry_delay_seconds,
@@ -55,49 +58,6 @@ def _load_queries(path: Path) -> tuple[dict[str, str], frozenset[str]]:
 
 
 QUERIES, IDEMPOTENT_STATEMENTS = _load_queries(Path(__file__).with_name("queries.sql"))
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    id: int
-    draft_url: str
-    draft_key: str
-    status: JobStatus
-    progress: int
-    stage: str
-    video_url: str | None
-    error_message: str | None
-    attempt: int
-    max_attempts: int
-    priority: int
-    requirements: list[str]
-    agent: str | None
-    lease_expires_at: datetime | None
-    run_after: datetime
-    cancel_requested: bool
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    updated_at: datetime
-    stage_started_at: datetime
-
-    @classmethod
-    def from_record(cls, record: asyncpg.Record) -> Job:
-        values = {field.name: record[field.name] for field in fields(cls)}
-        values["status"] = JobStatus(values["status"])
-        return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
-    id: int
-    attempt: int
-    draft_url: str
-    draft_key: str
-    priority: int
-    requirements: list[str]
-    lease_expires_at: datetime
-    run_after: datetime  # when it became claimable: the claim's queue wait starts here
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +164,8 @@ def connection_settings(statement_timeout_ms: int, lock_timeout_ms: int) -> dict
         # must not hold row locks for long.
         "idle_in_transaction_session_timeout": "60000",
         # JIT compiles a plan once its estimated cost is high: here, the reports and the
-        # counts over all of history, where compiling took longer than running (480 ms of a
-        # 1.2 s report query with a million jobs). Our statements are short; none gains.
+        # counts over all of history, where compiling took longer than running
+        # (benchmarks/RESULTS.md). Our statements are short; none gains.
         "jit": "off",
     }
 
@@ -298,7 +258,7 @@ class Store:
 
     async def cancel(self, draft_url: str) -> Job:
         """Cancel the draft's active job. Raises TASK_NOT_FOUND / TASK_NOT_CANCELLABLE."""
-        record = await self._fetchrow(QUERIES["cancel_job"], None, draft_key(draft_url), CANCELLED_MESSAGE)
+        record = await self._cancel(None, draft_key(draft_url))
         if record is not None:
             return Job.from_record(record)
         if await self.find_job_for_draft(draft_url) is None:
@@ -307,11 +267,14 @@ class Store:
 
     async def cancel_job(self, job_id: int) -> Job:
         """Cancel a job by id. Raises JOB_NOT_FOUND / TASK_NOT_CANCELLABLE."""
-        record = await self._fetchrow(QUERIES["cancel_job"], job_id, None, CANCELLED_MESSAGE)
+        record = await self._cancel(job_id, None)
         if record is not None:
             return Job.from_record(record)
         await self.require_job(job_id)
         raise ServiceError(Errors.TASK_NOT_CANCELLABLE)
+
+    async def _cancel(self, job_id: int | None, key: str | None):
+        return await self._fetchrow(QUERIES["cancel_job"], job_id, key, CANCELLED_MESSAGE, CANCELLED_STAGE)
 
     # --- the agent protocol ----------------------------------------------------------
 
@@ -321,7 +284,7 @@ class Store:
         records = await self._fetch(
             QUERIES["claim_jobs"], agent, list(tags), max_jobs, float(lease_seconds), STAGES[10]
         )
-        jobs = [ClaimedJob(**dict(record)) for record in records]
+        jobs = [ClaimedJob(**dict(record), lease_seconds=lease_seconds) for record in records]
         # UPDATE … RETURNING keeps no order; hand jobs out in claim order.
         return sorted(jobs, key=lambda job: (-job.priority, job.id))
 

@@ -3,12 +3,13 @@ and answer, and by the agent runtime to call it: one set of models for both side
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from capcut_mate.protocol.client import StoredText, Tag, is_absolute_http_url
-from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS
+from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS, Timestamp
 
 AGENT_PREFIX = "/agent/v1"
 MAX_CLAIM_WAIT_SECONDS = 30
@@ -48,7 +49,9 @@ class ClaimedJob(BaseModel):
     priority: int
     requirements: list[str]
     lease_seconds: int
-    lease_expires_at: str
+    lease_expires_at: Timestamp
+    # The service's own: when the job became claimable (the claim's queue wait starts there).
+    run_after: datetime | None = Field(default=None, exclude=True)
 
 
 class ClaimResponse(BaseModel):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 
 class JobStatus(enum.StrEnum):
@@ -45,6 +48,7 @@ STAGES: dict[int, str] = {
 }
 PENDING_STAGE = "等待中"
 COMPLETED_STAGE = "完成"
+CANCELLED_STAGE = "已取消"  # a job cancelled before any agent claimed it
 MIN_RUNNING_PROGRESS = 10
 MAX_RUNNING_PROGRESS = 90
 
@@ -87,3 +91,43 @@ def format_timestamp(moment: datetime | None) -> str | None:
         return None
     utc = moment.astimezone(UTC)
     return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
+# A moment as every API writes it (format_timestamp), held as a datetime until then.
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+
+
+class Job(BaseModel):
+    """One export job: the row the store reads from video_jobs, and the job the operations
+    API answers with (timestamps written by format_timestamp)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    draft_url: str
+    draft_key: str
+    status: JobStatus
+    progress: int
+    stage: str
+    stage_started_at: Timestamp
+    video_url: str | None
+    error_message: str | None
+    attempt: int
+    max_attempts: int
+    priority: int
+    requirements: list[str]
+    agent: str | None
+    lease_expires_at: Timestamp | None
+    run_after: Timestamp
+    cancel_requested: bool
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    updated_at: Timestamp
+
+    @classmethod
+    def from_record(cls, record: Any) -> Job:
+        """From a video_jobs row (asyncpg Record, or a mapping): trusted, so not validated."""
+        values = {name: record[name] for name in cls.model_fields}
+        values["status"] = JobStatus(values["status"])
+        return cls.model_construct(**values)

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from capcut_mate.protocol.client import StoredText
-from capcut_mate.protocol.jobs import JobStatus
+from capcut_mate.protocol.jobs import Job, JobStatus
 
 OPERATIONS_PREFIX = "/api/v1"
 DURATION_PATTERN = r"^\s*(\d{1,9})\s*([smhdw])\s*$"
@@ -53,32 +53,8 @@ class ReportQuery(_Query):
         return value
 
 
-class JobView(BaseModel):
-    id: int
-    draft_url: str
-    draft_key: str
-    status: JobStatus
-    progress: int
-    stage: str
-    stage_started_at: str
-    video_url: str | None
-    error_message: str | None
-    attempt: int
-    max_attempts: int
-    priority: int
-    requirements: list[str]
-    agent: str | None
-    lease_expires_at: str | None
-    run_after: str
-    cancel_requested: bool
-    created_at: str
-    started_at: str | None
-    completed_at: str | None
-    updated_at: str
-
-
 class JobList(BaseModel):
-    jobs: list[JobView]
+    jobs: list[Job]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
 
 
@@ -95,12 +71,12 @@ class JobEvent(BaseModel):
 
 
 class JobDetail(BaseModel):
-    job: JobView
+    job: Job
     events: list[JobEvent]
 
 
 class RetryResult(BaseModel):
-    job: JobView
+    job: Job
     created: bool = Field(description="False when the draft already had an active job, which is returned.")
 
 

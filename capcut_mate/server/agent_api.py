@@ -9,7 +9,6 @@ from aiohttp import web
 
 from capcut_mate.protocol.agent import (
     AGENT_PREFIX,
-    ClaimedJob,
     ClaimRequest,
     ClaimResponse,
     CompleteRequest,
@@ -23,10 +22,10 @@ from capcut_mate.protocol.agent import (
 )
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.protocol.jobs import JobStatus, format_timestamp
+from capcut_mate.server.app_keys import SETTINGS, STORE, VIDEO_STORE, WAKEUPS
 from capcut_mate.server.auth import AGENT, require_agent
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import job_id_param, model_response, parse_body, parse_query
-from capcut_mate.server.keys import SETTINGS, STORE, VIDEO_STORE, WAKEUPS
 from capcut_mate.server.observability import METRICS
 
 JOB_ROUTE = r"/jobs/{job_id:\d+}"
@@ -41,12 +40,7 @@ async def claim(request: web.Request) -> web.Response:
     for job in jobs:
         claimed_at = job.lease_expires_at - timedelta(seconds=lease_seconds)
         request.config_dict[METRICS].claim_wait.observe(max((claimed_at - job.run_after).total_seconds(), 0.0))
-    return model_response(ClaimResponse(jobs=[
-        ClaimedJob(id=job.id, attempt=job.attempt, draft_url=job.draft_url, draft_key=job.draft_key,
-                   priority=job.priority, requirements=job.requirements, lease_seconds=lease_seconds,
-                   lease_expires_at=format_timestamp(job.lease_expires_at))
-        for job in jobs
-    ]))
+    return model_response(ClaimResponse(jobs=jobs))
 
 
 async def _claim_waiting(request: web.Request, body: ClaimRequest, lease_seconds: int) -> list:

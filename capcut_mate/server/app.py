@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from capcut_mate.database.store import Store
-from capcut_mate.server import agent_api, client_api, observability, operations_api, pages, sample_drafts
+from capcut_mate.server import agent_api, client_api, observability, operations_api, pages, sample_drafts, videos
+from capcut_mate.server.app_keys import OPENAPI_DOCUMENT, SETTINGS, STORE, VIDEO_STORE, WAKEUPS
 from capcut_mate.server.claim_wakeups import ClaimWakeups
 from capcut_mate.server.client_guard import CLIENT_GUARD, ClientGuard
 from capcut_mate.server.eta import ETA, EtaEstimator
 from capcut_mate.server.freed_memory import give_back_freed_memory
 from capcut_mate.server.http import ERRORS_AS_200, MAX_BODY_BYTES, envelope_errors, stamp_request_id
-from capcut_mate.server.keys import OPENAPI_DOCUMENT, SETTINGS, STORE, VIDEO_STORE, WAKEUPS
 from capcut_mate.server.lease_reaper import run_lease_reaper
 from capcut_mate.server.maintenance import run_maintenance
 from capcut_mate.server.observability import METRICS, ServiceMetrics, count_requests
@@ -23,7 +23,7 @@ from capcut_mate.server.video_store import LocalVideoStore
 from capcut_mate.settings import Settings
 
 ENDPOINTS = [client_api.GROUP, agent_api.GROUP, operations_api.GROUP, observability.GROUP, pages.GROUP,
-             sample_drafts.GROUP]
+             videos.GROUP, sample_drafts.GROUP]
 
 
 def create_app(settings: Settings, dsn: str) -> web.Application:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from capcut_mate.database.store import AgentCredentials, OperatorCredentials
 from capcut_mate.protocol.errors import Errors, ServiceError
-from capcut_mate.server.keys import STORE
+from capcut_mate.server.app_keys import STORE
 
 AGENT_TOKEN = "cmat"
 OPERATOR_TOKEN = "cmop"

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from capcut_mate.backoff import Backoff
 from capcut_mate.database.errors import is_database_error
 
 log = logging.getLogger("capcut_mate.server.claim_wakeups")
@@ -27,6 +28,8 @@ log = logging.getLogger("capcut_mate.server.claim_wakeups")
 CHANNEL = "capcut_mate_jobs"
 FALLBACK_POLL_SECONDS = 0.5
 HEALTH_CHECK_SECONDS = 5.0
+# Between tries to get the LISTEN connection back.
+RECONNECT_BASE_SECONDS, RECONNECT_CAP_SECONDS = 0.2, 5.0
 
 
 class Waiter:
@@ -113,7 +116,7 @@ class ClaimWakeups:
             waiter.wake()
 
     async def _listen_forever(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(RECONNECT_BASE_SECONDS, RECONNECT_CAP_SECONDS)
         while not self.closing:
             connection: asyncpg.Connection | None = None
             try:
@@ -124,7 +127,7 @@ class ClaimWakeups:
                 connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
                 await connection.add_listener(CHANNEL, self._on_notification)
                 self.listening = True
-                backoff = 0.2
+                backoff.reset()
                 log.info("listening for new jobs")
                 # Jobs may have arrived while nobody listened.
                 self.wake_all()
@@ -148,5 +151,4 @@ class ClaimWakeups:
                 if connection is not None:
                     connection.terminate()
                 self.wake_all()  # move every waiting claim onto the fallback timer
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            await asyncio.sleep(backoff.next_delay())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from capcut_mate.database.store import Job
 from capcut_mate.protocol.client import (
     CLIENT_PREFIXES,
     ActiveCountResponse,
@@ -13,12 +12,19 @@ from capcut_mate.protocol.client import (
     JobStatusResponse,
 )
 from capcut_mate.protocol.errors import Errors, ServiceError
-from capcut_mate.protocol.jobs import CANCELLED_MESSAGE, SUBMITTED_MESSAGE, SUCCESS_MESSAGE, JobStatus, format_timestamp
+from capcut_mate.protocol.jobs import (
+    CANCELLED_MESSAGE,
+    SUBMITTED_MESSAGE,
+    SUCCESS_MESSAGE,
+    Job,
+    JobStatus,
+    format_timestamp,
+)
+from capcut_mate.server.app_keys import SETTINGS, STORE
 from capcut_mate.server.client_guard import guard_client_routes
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.eta import ETA
 from capcut_mate.server.http import model_response, parse_body
-from capcut_mate.server.keys import SETTINGS, STORE
 from capcut_mate.server.observability import METRICS
 
 CANCEL_REQUESTED_MESSAGE = "已请求取消，导出代理将停止该任务"

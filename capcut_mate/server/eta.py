@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from capcut_mate.database.errors import is_database_error
-from capcut_mate.database.store import Job, Store
-from capcut_mate.protocol.jobs import STAGES, JobStatus
+from capcut_mate.database.store import Store
+from capcut_mate.protocol.jobs import STAGES, Job, JobStatus
 
 log = logging.getLogger("capcut_mate.server.eta")
 

@@ -1,10 +1,10 @@
 """Giving memory the service freed back to the operating system.
 
 glibc's malloc keeps freed memory for reuse and, by itself, returns only the top of its
-heap. A long-running service's resident size then creeps up with nothing leaked: in the
-soak, Python's own heap stayed at 57 MB (tracemalloc) while RSS rose 91 → 100 MB in 13
-minutes, and one malloc_trim(0) gave 8 MB back at once. So every TRIM_INTERVAL_SECONDS the
-service asks malloc to return what it holds free: what the operating system, a container's
+heap. A long-running service's resident size then creeps up with nothing leaked (in the
+soak, Python's heap stayed flat while the resident size rose, and one malloc_trim(0) gave
+the difference back: benchmarks/RESULTS.md, "Figures behind the code"). So every
+TRIM_INTERVAL_SECONDS the service asks malloc to return what it holds free: what the operating system, a container's
 memory limit and a dashboard see stays what the service uses. Where there is no
 malloc_trim (musl, macOS, Windows), this does nothing.
 """
@@ -43,7 +43,7 @@ async def give_back_freed_memory(interval: float = TRIM_INTERVAL_SECONDS) -> Non
         return
     while True:
         await asyncio.sleep(interval)
-        # In a thread, with the GIL let go (ctypes): a trim walks malloc's free pages (95 ms
-        # after freeing 200 MB here, far less for a minute's churn), and the event loop runs
-        # on meanwhile, waiting only if it needs malloc's arena while the trim holds it.
+        # In a thread, with the GIL let go (ctypes): a trim walks malloc's free pages (its
+        # time: benchmarks/RESULTS.md), and the event loop runs on meanwhile, waiting only
+        # if it needs malloc's arena while the trim holds it.
         await asyncio.to_thread(trim)

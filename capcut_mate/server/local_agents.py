@@ -80,17 +80,26 @@ class LocalAgents:
             log.warning("local agent %s exited with %s; restarting in %.0f s", name, code, RESTART_DELAY_SECONDS)
             await asyncio.sleep(RESTART_DELAY_SECONDS)
 
-    async def stop(self) -> None:
-        """Drain every agent (SIGTERM), then make sure they are gone."""
+    def any_running(self) -> bool:
+        """Whether some agent still runs (and stopping waits for it to drain)."""
+        return any(p.returncode is None for p in self._processes.values())
+
+    async def stop(self, now: asyncio.Event | None = None) -> None:
+        """Drain every agent (SIGTERM), then make sure they are gone. Once `now` is set,
+        a second SIGTERM tells them to hand their running jobs back at once."""
         self._stopping = True
         running = [p for p in self._processes.values() if p.returncode is None]
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
+        self._signal(running)
         if running:
-            done, pending = await asyncio.wait(
-                [asyncio.ensure_future(p.wait()) for p in running], timeout=self.plan.drain_seconds + 15
-            )
+            exits = asyncio.ensure_future(asyncio.wait([asyncio.ensure_future(p.wait()) for p in running]))
+            hurry = asyncio.ensure_future(now.wait()) if now else asyncio.get_running_loop().create_future()
+            await asyncio.wait([exits, hurry], timeout=self.plan.drain_seconds + 15,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if hurry.done() and not exits.done():
+                self._signal(running)  # the agents' own second signal: hand back now
+                await asyncio.wait([exits], timeout=15)
+            hurry.cancel()
+            exits.cancel()
             for process in running:
                 if process.returncode is None:
                     with contextlib.suppress(ProcessLookupError):
@@ -99,3 +108,10 @@ class LocalAgents:
         for task in self._supervisors:
             task.cancel()
         await asyncio.gather(*self._supervisors, return_exceptions=True)
+
+    @staticmethod
+    def _signal(processes: list[asyncio.subprocess.Process]) -> None:
+        for process in processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)

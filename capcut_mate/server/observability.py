@@ -13,11 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel
 
 from capcut_mate.database.errors import is_database_error
-from capcut_mate.database.migrations import HEAD_REVISION
+from capcut_mate.database.migrations import head_revision
 from capcut_mate.protocol.jobs import stage_for
+from capcut_mate.server.app_keys import STORE
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import Handler, model_response
-from capcut_mate.server.keys import STORE
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -107,7 +107,7 @@ async def readyz(request: web.Request) -> web.Response:
         if not is_database_error(error):
             raise
         return model_response(Health(status="unavailable", database="unreachable"), status=503, exclude_none=True)
-    ready = revision == HEAD_REVISION
+    ready = revision == head_revision()
     body = Health(status="ok" if ready else "unavailable", database="reachable", schema_revision=revision)
     return model_response(body, status=200 if ready else 503)
 

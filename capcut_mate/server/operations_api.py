@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from capcut_mate.database.store import AgentSummary, Job
+from capcut_mate.database.store import AgentSummary
 from capcut_mate.protocol.errors import Errors
-from capcut_mate.protocol.jobs import format_timestamp
+from capcut_mate.protocol.jobs import Job, format_timestamp
 from capcut_mate.protocol.operations import (
     OPERATIONS_PREFIX,
     AgentList,
@@ -17,7 +17,6 @@ from capcut_mate.protocol.operations import (
     JobEvent,
     JobList,
     JobListQuery,
-    JobView,
     QueueSummary,
     Report,
     ReportQuery,
@@ -25,26 +24,13 @@ from capcut_mate.protocol.operations import (
     parse_duration,
 )
 from capcut_mate.reporting import build_report
+from capcut_mate.server.app_keys import SETTINGS, STORE
 from capcut_mate.server.auth import require_operator
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import job_id_param, model_response, parse_query
-from capcut_mate.server.keys import SETTINGS, STORE
 from capcut_mate.server.observability import METRICS
 
 JOB_ROUTE = r"/jobs/{job_id:\d+}"
-
-
-def job_view(job: Job) -> JobView:
-    return JobView(
-        id=job.id, draft_url=job.draft_url, draft_key=job.draft_key, status=job.status, progress=job.progress,
-        stage=job.stage, stage_started_at=format_timestamp(job.stage_started_at), video_url=job.video_url,
-        error_message=job.error_message, attempt=job.attempt, max_attempts=job.max_attempts,
-        priority=job.priority, requirements=job.requirements, agent=job.agent,
-        lease_expires_at=format_timestamp(job.lease_expires_at), run_after=format_timestamp(job.run_after),
-        cancel_requested=job.cancel_requested, created_at=format_timestamp(job.created_at),
-        started_at=format_timestamp(job.started_at), completed_at=format_timestamp(job.completed_at),
-        updated_at=format_timestamp(job.updated_at),
-    )
 
 
 def agent_view(agent: AgentSummary) -> AgentView:
@@ -64,7 +50,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     )
     page = jobs[: query.limit]
     next_cursor = str(page[-1].id) if len(jobs) > query.limit else None
-    return model_response(JobList(jobs=[job_view(job) for job in page], next_cursor=next_cursor))
+    return model_response(JobList(jobs=page, next_cursor=next_cursor))
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -73,7 +59,7 @@ async def get_job(request: web.Request) -> web.Response:
     events = await store.job_events(job.id)
     return model_response(
         JobDetail(
-            job=job_view(job),
+            job=job,
             events=[JobEvent(**{**event, "at": format_timestamp(event["at"])}) for event in events],
         )
     )
@@ -82,14 +68,14 @@ async def get_job(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     job = await request.config_dict[STORE].cancel_job(job_id_param(request))
     request.config_dict[METRICS].cancels.inc()
-    return model_response(job_view(job))
+    return model_response(job)
 
 
 async def retry_job(request: web.Request) -> web.Response:
     job, created = await request.config_dict[STORE].retry(
         job_id_param(request), max_attempts=request.config_dict[SETTINGS].max_attempts
     )
-    return model_response(RetryResult(job=job_view(job), created=created))
+    return model_response(RetryResult(job=job, created=created))
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -130,7 +116,7 @@ GROUP = EndpointGroup(
         Endpoint("GET", JOB_ROUTE, get_job, "One job with its full event timeline", response=JobDetail,
                  errors=(*_ALWAYS, Errors.JOB_NOT_FOUND)),
         Endpoint("POST", JOB_ROUTE + "/cancel", cancel_job, "Cancel a pending or processing job",
-                 response=JobView, errors=(*_ALWAYS, Errors.JOB_NOT_FOUND, Errors.TASK_NOT_CANCELLABLE)),
+                 response=Job, errors=(*_ALWAYS, Errors.JOB_NOT_FOUND, Errors.TASK_NOT_CANCELLABLE)),
         Endpoint("POST", JOB_ROUTE + "/retry", retry_job, "Run a failed job's draft again, as a new job",
                  response=RetryResult, errors=(*_ALWAYS, Errors.JOB_NOT_FOUND, Errors.JOB_NOT_RETRYABLE)),
         Endpoint("GET", "/agents", list_agents, "Export agents with their state", response=AgentList,

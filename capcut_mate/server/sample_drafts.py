@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.protocol.jobs import SUCCESS_MESSAGE
+from capcut_mate.server.app_keys import SETTINGS
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import model_response, parse_query
-from capcut_mate.server.keys import SETTINGS
 
 SAMPLES_FOLDER = Path(__file__).resolve().parent.parent / "samples"
 FILES_ROUTE = "/samples/files"

@@ -15,9 +15,10 @@ from pathlib import Path
 from aiohttp import web
 
 from capcut_mate.server.app import create_app
-from capcut_mate.server.keys import STORE
+from capcut_mate.server.app_keys import STORE
 from capcut_mate.server.local_agents import LocalAgents, LocalAgentsPlan
 from capcut_mate.settings import Settings
+from capcut_mate.startup import listen_error
 
 log = logging.getLogger("capcut_mate.server")
 
@@ -37,21 +38,34 @@ async def serve(
     on_listening: Callable[[], object] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (or, given `parent_pid`, until that process is gone).
-    Local agents drain first, while the service still answers them; then the service stops."""
+    Local agents drain first, while the service still answers them; then the service stops.
+    A second SIGINT or SIGTERM while they drain stops them at once: their running jobs are
+    handed back as retryable, as on a lost lease."""
     app = create_app(settings, dsn)
     runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=10)
     await runner.setup()
-    stop = asyncio.Event()
+    stop, stop_now = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_stop_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+        elif not stop_now.is_set():
+            print("capcut-mate: stopping now; running jobs go back to the queue", flush=True)
+            stop_now.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop_signal)
     # Taken over even untraced: SIGUSR1's default is to end the process.
     loop.add_signal_handler(signal.SIGUSR1, write_heap_snapshot, settings.data_dir / HEAP_SNAPSHOTS)
     orphan_watch = asyncio.create_task(_stop_when_orphaned(parent_pid, stop)) if parent_pid else None
     agents: LocalAgents | None = None
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            raise listen_error(error, settings.host, settings.port) from None
         if on_listening:
             on_listening()
         print(f"capcut-mate serving on http://{settings.host}:{settings.port}", flush=True)
@@ -60,12 +74,16 @@ async def serve(
             agents = LocalAgents(local_agents, f"http://{host}:{settings.port}", settings.port)
             await agents.start(app[STORE])
         await stop.wait()
-        log.info("stopping")
+        if agents and agents.any_running():
+            print(f"capcut-mate: stopping; local agents finish their running jobs (up to "
+                  f"{agents.plan.drain_seconds:.0f} s). Ctrl-C again to stop now", flush=True)
+        else:
+            log.info("stopping")
     finally:
         if orphan_watch:
             orphan_watch.cancel()
         if agents:
-            await agents.stop()
+            await agents.stop(now=stop_now)
         await runner.cleanup()
 
 

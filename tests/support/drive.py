@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from capcut_mate.database.store import Job, Store
-from capcut_mate.protocol.jobs import JobStatus
+from capcut_mate.database.store import Store
+from capcut_mate.protocol.jobs import Job, JobStatus
 
 AGENT = "test-agent"
 

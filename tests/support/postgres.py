@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -68,6 +69,25 @@ def throwaway_database(server_url: str, prefix: str = "capcut_mate_test") -> Ite
         yield with_database(server_url, name)
     finally:
         asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    """Whether a PostgreSQL server runs in `pgdata` (its postmaster.pid names a live process)."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_postmaster(pgdata: Path) -> None:
+    """Stop a server left running in `pgdata` (a test's own, after a failure)."""
+    if postmaster_running(pgdata):
+        os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), signal.SIGQUIT)
 
 
 class OwnCluster:

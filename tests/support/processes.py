@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
@@ -28,9 +28,14 @@ def command_env(**settings: str | None) -> dict[str, str]:
     return env
 
 
-def run_command(*args: str, env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+# How the tests run `capcut-mate`: this interpreter, on the code under test.
+CAPCUT_MATE = (sys.executable, "-m", "capcut_mate")
+
+
+def run_command(*args: str, env: Mapping[str, str], timeout: float = 120,
+                program: Sequence[str] = CAPCUT_MATE) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "capcut_mate", *args],
+        [*program, *args],
         env=dict(env), capture_output=True, text=True, timeout=timeout,
     )
 
@@ -38,13 +43,14 @@ def run_command(*args: str, env: Mapping[str, str], timeout: float = 120) -> sub
 class ServiceProcess:
     """`capcut-mate serve` in a child process, with its output in a log file."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, *extra_args: str, port: int | None = None):
+    def __init__(self, env: Mapping[str, str], log_path: Path, *extra_args: str, port: int | None = None,
+                 program: Sequence[str] = CAPCUT_MATE):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "capcut_mate", "serve", "--port", str(self.port), *extra_args],
+            [*program, "serve", "--port", str(self.port), *extra_args],
             env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -65,6 +71,14 @@ class ServiceProcess:
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        """Until the service has printed `text` (it prints as it goes: PYTHONUNBUFFERED)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"never printed {text!r}:\n{self.log()}")
+            time.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:

@@ -1,7 +1,7 @@
-"""The shared contract documents, read by the tests that hold the service to them.
+"""The contract documents (docs/spec/), read by the tests that hold the service to them.
 
-tests/spec/ keeps a copy, so the suite runs from a bare clone; test_spec_copies.py fails
-when the copy drifts from ../shared/spec/.
+docs/spec/ is the repository's one copy; test_spec_copies.py also compares it with a
+shared spec folder beside the checkout, where the project keeps one (../shared/spec/).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"
+SPEC_DIR = Path(__file__).resolve().parents[2] / "docs" / "spec"
 SHARED_SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
 
 

@@ -28,6 +28,7 @@ import aiohttp
 
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused, GuardedResolver
 from capcut_mate.agent.exporters.ffmpeg.paths import UnsafePath, folder_paths
+from capcut_mate.backoff import Backoff
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
 
@@ -134,13 +135,14 @@ class Downloader:
         return DownloadFailed(f"草稿超过大小上限 {self.limits.max_draft_bytes} 字节", retryable=False)
 
     async def _with_retries(self, url: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        backoff = Backoff(self.limits.backoff_seconds)
         for number in range(1, self.limits.attempts + 1):
             try:
                 return await _one_attempt(url, attempt)
             except DownloadFailed as failure:
                 if not failure.retryable or number == self.limits.attempts:
                     raise
-                delay = self.limits.backoff_seconds * 2 ** (number - 1)
+                delay = backoff.next_delay()
                 log.warning("download %s failed (%s); attempt %d in %.1f s", display(url), failure, number + 1, delay)
                 await asyncio.sleep(delay)
 

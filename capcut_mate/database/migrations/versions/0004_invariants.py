@@ -10,7 +10,7 @@ Revises: 0003
 Create Date: 2026-11-22
 """
 
-from alembic import op
+from capcut_mate.database.migrations import executing
 
 revision = "0004"
 down_revision = "0003"
@@ -86,16 +86,4 @@ UPGRADE = [
     """,
 ]
 
-DOWNGRADE = [
-    "DROP FUNCTION capcut_mate.invariant_violations(text[], interval)",
-]
-
-
-def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+upgrade = executing(UPGRADE)

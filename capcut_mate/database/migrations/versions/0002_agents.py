@@ -9,7 +9,7 @@ Revises: 0001
 Create Date: 2026-11-22
 """
 
-from alembic import op
+from capcut_mate.database.migrations import executing
 
 revision = "0002"
 down_revision = "0001"
@@ -35,16 +35,4 @@ UPGRADE = [
     """,
 ]
 
-DOWNGRADE = [
-    "DROP TABLE capcut_mate.agents",
-]
-
-
-def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+upgrade = executing(UPGRADE)

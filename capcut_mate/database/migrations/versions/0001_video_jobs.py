@@ -11,7 +11,7 @@ Revises:
 Create Date: 2026-11-22
 """
 
-from alembic import op
+from capcut_mate.database.migrations import executing
 
 revision = "0001"
 down_revision = None
@@ -278,42 +278,4 @@ UPGRADE = [
     """,
 ]
 
-DOWNGRADE = [
-    """
-    DROP TABLE capcut_mate.job_events
-    """,
-    """
-    DROP TABLE capcut_mate.video_jobs
-    """,
-    """
-    DROP FUNCTION capcut_mate.guard_job_insert()
-    """,
-    """
-    DROP FUNCTION capcut_mate.guard_job_update()
-    """,
-    """
-    DROP FUNCTION capcut_mate.record_job_event()
-    """,
-    """
-    DROP FUNCTION capcut_mate.guard_job_event_update()
-    """,
-    """
-    DROP FUNCTION capcut_mate.draft_digest(text)
-    """,
-    """
-    DROP TABLE capcut_mate.job_status_transitions
-    """,
-    """
-    DROP TYPE capcut_mate.job_status
-    """,
-]
-
-
-def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+upgrade = executing(UPGRADE)

@@ -18,8 +18,8 @@ trigger that stamps a stage's start and the one that records its end.
 The upgrade fills the new columns for the history already written, from the same event
 order the old definition read. That rewrites the events that end a stage (about six in
 ten) in one transaction that holds video_jobs and job_events locked until it commits: the
-service can neither claim nor answer polls meanwhile. Seen here: 23 minutes for 10,000,000
-events (1,000,000 jobs) on 2 cores that a soak kept busy; seconds for a small history. On a
+service can neither claim nor answer polls meanwhile: seconds for a small history, far
+longer for a big one (benchmarks/RESULTS.md, "Figures behind the code"). On a
 big one, stop the services and run `capcut-mate migrate` in a quiet hour (then VACUUM
 job_events, or let autovacuum). Filling in batches while the service runs would avoid the
 outage; it is not built.
@@ -29,9 +29,7 @@ Revises: 0005
 Create Date: 2026-11-22
 """
 
-from alembic import op
-
-from capcut_mate.database.migrations import functions_as_created_in
+from capcut_mate.database.migrations import executing
 
 revision = "0006"
 down_revision = "0005"
@@ -185,21 +183,4 @@ UPGRADE = [
     """,
 ]
 
-
-def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in functions_as_created_in("0003_reporting.py", "stage_durations_since", "stamp_stage_start"):
-        op.execute(statement)
-    for statement in functions_as_created_in("0001_video_jobs.py", "record_job_event"):
-        op.execute(statement)
-    op.execute("DROP FUNCTION capcut_mate.starts_new_stage(capcut_mate.video_jobs, capcut_mate.video_jobs)")
-    op.execute("""
-        ALTER TABLE capcut_mate.job_events
-            DROP CONSTRAINT job_events_left_stage_whole,
-            DROP COLUMN left_stage, DROP COLUMN left_stage_progress, DROP COLUMN left_stage_entered_at
-    """)
-    op.execute("ALTER TABLE capcut_mate.video_jobs DROP COLUMN stage_start_progress")
+upgrade = executing(UPGRADE)

@@ -17,9 +17,7 @@ Revises: 0004
 Create Date: 2026-11-22
 """
 
-from alembic import op
-
-from capcut_mate.database.migrations import functions_as_created_in
+from capcut_mate.database.migrations import executing
 
 revision = "0005"
 down_revision = "0004"
@@ -90,13 +88,4 @@ UPGRADE = [
     """,
 ]
 
-
-def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    op.execute("DROP INDEX capcut_mate.job_events_claims")
-    for statement in functions_as_created_in("0003_reporting.py", "job_history_since", "agent_stats_since"):
-        op.execute(statement)
+upgrade = executing(UPGRADE)
