@@ -70,7 +70,7 @@ def stage_for(progress: int) -> str:
 
 def retry_delay_seconds(attempt: int) -> int:
     """Backoff before a retryable failure is claimed again: 10 s × 2^(attempt−1), at most 5 min."""
-    return min(10 * 2 ** max(attempt - 1, 0), 300)
+    return min(10 * 2 ** min(max(attempt - 1, 0), 5), 300)  # capped before raising: attempt may be 2^31
 
 
 def draft_key(draft_url: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from capcut_mate.server.app import create_app
+from capcut_mate.server.connections import ServiceRunner
 from capcut_mate.server.keys import STORE
 from capcut_mate.server.local_agents import LocalAgents, LocalAgentsPlan
 from capcut_mate.settings import Settings
@@ -39,7 +40,8 @@ async def serve(
     """Serve until SIGTERM or SIGINT (or, given `parent_pid`, until that process is gone).
     Local agents drain first, while the service still answers them; then the service stops."""
     app = create_app(settings, dsn)
-    runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=10)
+    runner = ServiceRunner(app, header_timeout=settings.header_timeout_seconds,
+                           access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=10)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -41,7 +41,7 @@ from capcut_mate.agent.exporters.ffmpeg.environment import (
 from capcut_mate.agent.exporters.ffmpeg.fetch import Downloader, DownloadFailed, DraftFolder, FetchLimits, list_draft
 from capcut_mate.agent.exporters.ffmpeg.graph import Caption, RenderPlan, build_plan
 from capcut_mate.agent.exporters.ffmpeg.media import MediaFile, MediaUnreadable, probe
-from capcut_mate.agent.exporters.ffmpeg.paths import download_name, locate
+from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex, download_name
 from capcut_mate.agent.exporters.ffmpeg.render import RenderFailed, render
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
@@ -127,7 +127,7 @@ class _Export:
         if CONTENT_FILE not in folder.files:
             raise DownloadFailed(f"草稿里没有 {CONTENT_FILE}", retryable=False)
         content = await folder.fetch(CONTENT_FILE, downloader, self.draft_dir)
-        draft = parse_draft(await asyncio.to_thread(content.read_bytes))
+        draft = await asyncio.to_thread(lambda: parse_draft(content.read_bytes()))
         unrendered = describe_unrendered(draft.unrendered)
         if draft.duration == 0:
             raise ExportFailed(NOTHING_TO_RENDER + (f" (只有未渲染的: {unrendered})" if unrendered else ""))
@@ -154,7 +154,7 @@ class _Export:
                               ffmpeg: Ffmpeg) -> dict[str, MediaFile]:
         """Each material's file, downloaded and probed, by material id. A file that several
         materials use (the same clip cut twice) is fetched and probed once."""
-        sources = {material.id: self._source(material, folder) for material in draft.materials}
+        sources = await asyncio.to_thread(self._sources, draft, folder)
         unique = list(dict.fromkeys(sources.values()))
         slots = asyncio.Semaphore(_PROBES_AT_ONCE)
         done = 0
@@ -198,11 +198,18 @@ class _Export:
         return plan
 
     @staticmethod
-    def _source(material: Material, folder: DraftFolder) -> str:
+    def _sources(draft: Draft, folder: DraftFolder) -> dict[str, str]:
+        if len(draft.materials) > MAX_MATERIALS:
+            raise ExportFailed(f"导出草稿失败: 草稿素材过多 ({len(draft.materials)} 个，最多 {MAX_MATERIALS} 个)")
+        index = FolderIndex(folder.files)
+        return {material.id: _Export._source(material, index) for material in draft.materials}
+
+    @staticmethod
+    def _source(material: Material, index: FolderIndex) -> str:
         """Where a material's file is: its URL (capcut-mate may leave one), or its path in the folder."""
         if material.path.startswith(("http://", "https://")):
             return material.path
-        path = locate(material.path, folder.files)
+        path = index.locate(material.path)
         if path is None:
             raise ExportFailed(f"导出草稿失败: 素材缺失: {material.name or material.path} ({material.path})")
         return path
