@@ -220,7 +220,7 @@ class JobRun:
         try:
             await _first_of(exporting.finished, self._stopped.wait(), self.runtime.hand_back_now.wait())
             if not exporting.finished.done():
-                await exporting.stop()
+                exporting.cancel()  # the job is told at once; the export cleans up meanwhile
                 if self.stop_reason == "lease_lost":
                     log.warning("%s: lease lost; abandoned", self.name)
                 elif self.stop_reason == "cancel":
@@ -229,6 +229,7 @@ class JobRun:
                 else:
                     log.info("%s: handing back to the queue", self.name)
                     await self._deliver_failure(HANDED_BACK_MESSAGE, retryable=True)
+                await exporting.stopped()
                 return
             await self._deliver(exporting, started)
         finally:
@@ -337,7 +338,7 @@ class ExportThread:
         self._agent_loop = asyncio.get_running_loop()
         self.finished: asyncio.Future = self._agent_loop.create_future()
         self._take_report = take_report
-        self._started = threading.Event()
+        self._cancelled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._thread = threading.Thread(target=self._main, args=(exporter, job), name=f"export {name}", daemon=True)
@@ -350,15 +351,14 @@ class ExportThread:
     def _main(self, exporter: Exporter, job: ExportJob) -> None:
         async def export() -> ExportResult:
             self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
-            self._started.set()
+            if self._cancelled:  # stopped before it began
+                raise asyncio.CancelledError
             return await exporter(job, self._report)
 
         try:
             outcome, failed = asyncio.run(export()), False
         except BaseException as error:  # CancelledError included: the stop it was asked for
             outcome, failed = error, True
-        finally:
-            self._started.set()
         with contextlib.suppress(RuntimeError):
             self._agent_loop.call_soon_threadsafe(self._settle, outcome, failed)
 
@@ -370,12 +370,16 @@ class ExportThread:
         else:
             self.finished.set_result(outcome)
 
-    async def stop(self, wait_seconds: float = STOP_WAIT_SECONDS) -> None:
-        """Cancel the export and wait (at most `wait_seconds`) for it to clean up after itself."""
-        await asyncio.to_thread(self._started.wait)
-        if self._loop is not None and self._task is not None:
+    def cancel(self) -> None:
+        """Ask the export to stop (its task is cancelled on its own loop); returns at once."""
+        self._cancelled = True
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # its loop already ended
-                self._loop.call_soon_threadsafe(self._task.cancel)
+                loop.call_soon_threadsafe(task.cancel)
+
+    async def stopped(self, wait_seconds: float = STOP_WAIT_SECONDS) -> None:
+        """Wait (at most `wait_seconds`) for a cancelled export to clean up after itself."""
         with contextlib.suppress(asyncio.TimeoutError, Exception):
             await asyncio.wait_for(asyncio.shield(self.finished), wait_seconds)
         if not self.finished.done():

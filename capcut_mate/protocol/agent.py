@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from capcut_mate.protocol.client import HTTP_URL_PATTERN, JsonInteger, JsonNumber, StoredText, Tag, is_absolute_http_url
+from capcut_mate.protocol.client import (
+    HTTP_URL_PATTERN,
+    StoredText,
+    Tag,
+    is_absolute_http_url,
+    json_integer,
+    json_number,
+)
 from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS
 
 AGENT_PREFIX = "/agent/v1"
@@ -16,7 +23,7 @@ MAX_JOBS_PER_CLAIM = 32
 MAX_MESSAGE_LENGTH = 2000
 MAX_STAGE_LENGTH = 64
 
-Attempt = Annotated[JsonInteger, Field(ge=1, le=2**31 - 1)]
+Attempt = json_integer(1, 2**31 - 1)
 
 
 def storable_text(text: str, limit: int) -> str:
@@ -32,10 +39,10 @@ class _Body(BaseModel):
 
 class ClaimRequest(_Body):
     tags: list[Tag] = Field(default_factory=list, max_length=64, description="Capabilities this agent has now.")
-    wait: Annotated[JsonNumber, Field(ge=0, le=MAX_CLAIM_WAIT_SECONDS)] = Field(
+    wait: json_number(0, MAX_CLAIM_WAIT_SECONDS) = Field(
         default=0, description="Seconds to wait for work before answering with no jobs."
     )
-    max_jobs: Annotated[JsonInteger, Field(ge=1, le=MAX_JOBS_PER_CLAIM)] = 1
+    max_jobs: json_integer(1, MAX_JOBS_PER_CLAIM) = 1
     version: Annotated[StoredText, StringConstraints(max_length=64)] | None = None
     hostname: Annotated[StoredText, StringConstraints(max_length=255)] | None = None
 
@@ -57,7 +64,7 @@ class ClaimResponse(BaseModel):
 
 class ProgressRequest(_Body):
     attempt: Attempt
-    progress: Annotated[JsonInteger, Field(ge=MIN_RUNNING_PROGRESS, le=MAX_RUNNING_PROGRESS)]
+    progress: json_integer(MIN_RUNNING_PROGRESS, MAX_RUNNING_PROGRESS)
     stage: Annotated[StoredText, StringConstraints(min_length=1, max_length=MAX_STAGE_LENGTH)] | None = None
     message: Annotated[StoredText, StringConstraints(max_length=MAX_MESSAGE_LENGTH)] | None = None
 

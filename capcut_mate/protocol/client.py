@@ -40,7 +40,7 @@ def _json_integer(value: Any) -> Any:
         raise PydanticCustomError("int_type", "Input should be a valid integer")
     if isinstance(value, float):
         if not value.is_integer():
-            raise PydanticCustomError("int_from_float", "Input should be a valid integer, got a number with a fractional part")
+            raise PydanticCustomError("int_from_float", "Input should be an integer, not a fraction")
         return int(value)
     return value
 
@@ -51,9 +51,14 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-# Integers and numbers in bodies, exactly as the OpenAPI document's "integer" and "number".
-JsonInteger = Annotated[int, BeforeValidator(_json_integer), Field(strict=True)]
-JsonNumber = Annotated[float, BeforeValidator(_json_number)]
+def json_integer(ge: int, le: int) -> Any:
+    """An integer in a body, exactly as the OpenAPI document's "integer" within its bounds
+    (the bounds go on the type itself, so the document carries them as minimum/maximum)."""
+    return Annotated[int, Field(strict=True, ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
+def json_number(ge: float, le: float) -> Any:
+    return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
 
 # An absolute http(s) URL as the service takes it (draft_url, video_url): a host name or
 # IPv4 address (no user info, no IPv6 literal), an optional port up to 65535, and no
@@ -94,7 +99,7 @@ class DraftRequest(BaseModel):
 
 
 class GenVideoRequest(DraftRequest):
-    priority: Annotated[JsonInteger, Field(ge=-100, le=100)] = Field(
+    priority: json_integer(-100, 100) = Field(
         default=0, description="Higher is claimed first."
     )
     requirements: list[Tag] = Field(

@@ -18,8 +18,8 @@ import math
 import orjson
 from aiohttp import web
 
-from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.database.store import Store
+from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.http import Handler, read_body
 from capcut_mate.server.keys import STORE
 
