@@ -170,13 +170,15 @@ RETURNING j.*;
 -- name: expire_leases idempotent
 -- The lease reaper. Expired attempts go back to the queue, or fail once attempts are used
 -- up or a cancel was requested. SKIP LOCKED makes concurrent reapers (one per service
--- process) share the work instead of colliding.
+-- process) share the work instead of colliding. With $5, the attempts of agent $5 end too,
+-- expired or not, noted $6: its token was revoked or replaced (an agent's identity is its
+-- token), and the transaction locked them first (lock_attempts_of_agent), so none is skipped.
 WITH expired AS (
     SELECT id,
            (cancel_requested OR attempt >= max_attempts) AS give_up,
            cancel_requested
     FROM video_jobs
-    WHERE status = 'processing' AND lease_expires_at < now()
+    WHERE status = 'processing' AND (lease_expires_at < now() OR agent = $5::text)
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -193,7 +195,7 @@ SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
     started_at = CASE WHEN e.give_up THEN j.started_at END,
     completed_at = CASE WHEN e.give_up THEN now() END,
     run_after = now(),
-    last_message = lease_lost_note()
+    last_message = coalesce($6::text, lease_lost_note())
 FROM expired AS e
 WHERE j.id = e.id
 RETURNING j.id, j.status, j.attempt;
@@ -250,35 +252,10 @@ WHERE id = $1;
 -- name: revoke_agent
 UPDATE agents SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id;
 
--- name: end_attempts_of_agent
--- An agent's identity is its token: when a token is revoked or replaced, the attempts it
--- was running end at once, as a lost lease ends them (back to the queue, the attempt
--- counted; failed once attempts are used up or a cancel was requested; $4 the note). A
--- later agent of the same name then holds no lease on them: its writes are fenced off.
-WITH ended AS (
-    SELECT id,
-           (cancel_requested OR attempt >= max_attempts) AS give_up,
-           cancel_requested
-    FROM video_jobs
-    WHERE status = 'processing' AND agent = $1
-    FOR UPDATE
-)
-UPDATE video_jobs AS j
-SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
-    progress = 0,
-    stage = CASE WHEN e.give_up THEN j.stage ELSE $5 END,
-    error_message = CASE WHEN NOT e.give_up THEN NULL
-                         WHEN e.cancel_requested THEN $2
-                         ELSE $3 END,
-    agent = CASE WHEN e.give_up THEN j.agent END,
-    lease_expires_at = NULL,
-    started_at = CASE WHEN e.give_up THEN j.started_at END,
-    completed_at = CASE WHEN e.give_up THEN now() END,
-    run_after = now(),
-    last_message = $4
-FROM ended AS e
-WHERE j.id = e.id
-RETURNING j.id;
+-- name: lock_attempts_of_agent
+-- The processing jobs of agent $1, locked (waiting for whoever holds them) until the
+-- transaction ends: what revoking its token then ends with expire_leases.
+SELECT id FROM video_jobs WHERE status = 'processing' AND agent = $1 ORDER BY id FOR UPDATE;
 
 -- name: take_client_request
 -- The client rate limit, one bucket per address shared by every service process: may a

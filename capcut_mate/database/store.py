@@ -478,10 +478,14 @@ class Store:
         return await self._in_transaction(revoke)
 
     @staticmethod
-    async def _end_attempts_of(connection: asyncpg.Connection, name: str, note: str) -> None:
-        await connection.execute(
-            QUERIES["end_attempts_of_agent"], name, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, note, PENDING_STAGE
-        )
+    async def _end_attempts_of(connection: asyncpg.Connection, name: str, note: str, *, batch: int = 100) -> None:
+        """End the attempts agent `name` is running, in this transaction, as a lost lease ends
+        them: an agent's identity is its token, and that token is being revoked or replaced."""
+        await connection.execute(QUERIES["lock_attempts_of_agent"], name)
+        while len(await connection.fetch(
+            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE, name, note,
+        )) == batch:
+            pass
 
     async def list_agents(self, *, online_within_seconds: float = ONLINE_WINDOW_SECONDS) -> list[AgentSummary]:
         records = await self._fetch(QUERIES["list_agents"], float(online_within_seconds))
@@ -641,7 +645,7 @@ class Store:
 
     async def expire_leases(self, *, batch: int = 100) -> list[ExpiredLease]:
         records = await self._fetch(
-            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE
+            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE, None, None
         )
         return [ExpiredLease(r["id"], JobStatus(r["status"]), r["attempt"]) for r in records]
 

@@ -50,6 +50,10 @@ class GuardedRequestHandler(RequestHandler):
         elif data and self._current_request is None and not self._messages:
             self._arm_header_timer()  # the first bytes of the next request on this connection
 
+    async def _handle_request(self, request: Any, start_time: Any, request_handler: Any) -> Any:
+        self._disarm_header_timer()  # body bytes that came before the handler began are no headers
+        return await super()._handle_request(request, start_time, request_handler)
+
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_header_timer()
         super().connection_lost(exc)
