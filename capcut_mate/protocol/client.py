@@ -60,14 +60,20 @@ def json_integer(ge: int, le: int) -> Any:
 def json_number(ge: float, le: float) -> Any:
     return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
 
-# An absolute http(s) URL as the service takes it (draft_url, video_url): a host name or
-# IPv4 address (no user info, no IPv6 literal), an optional port up to 65535, and no
+# An absolute http(s) URL as the service takes it (draft_url, video_url): a host name, an
+# IPv4 address or a bracketed IPv6 one (no user info), an optional port up to 65535, and no
 # whitespace or control characters, nor percent-escapes of them. The OpenAPI document
 # carries this very pattern, and the code checks with it: the two cannot disagree.
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join((
+    f"(?:{_H}:){{7}}{_H}", f"(?:{_H}:){{1,7}}:", f"(?:{_H}:){{1,6}}:{_H}",
+    *(f"(?:{_H}:){{1,{n}}}(?::{_H}){{1,{7 - n}}}" for n in range(5, 0, -1)),
+    f":(?:(?::{_H}){{1,7}}|:)",
+))
 _PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
 _NO_CONTROL_ESCAPE = r"(?!.*%(?:[01][0-9A-Fa-f]|7[Ff]))"
 HTTP_URL_PATTERN = (
-    _NO_CONTROL_ESCAPE + r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f/?#@\[\]:\\]+" + _PORT
+    _NO_CONTROL_ESCAPE + r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f/?#@\[\]:\\]+|\[(?:" + _IPV6 + r")\])" + _PORT
     + r"(?:[/?#][^\s\x00-\x1f\x7f]*)?$(?!\n)"  # Python's $ also matches before a final newline
 )
 _HTTP_URL = re.compile(HTTP_URL_PATTERN, re.DOTALL)
