@@ -227,6 +227,22 @@ async def test_a_full_video_disk_is_a_storage_error_and_the_agent_reports_it(cli
     assert "服务无法保存视频" in retried and "full" in retried
 
 
+async def test_an_upload_whose_file_vanishes_is_a_storage_error(client, store):
+    videos = client.server.app[VIDEO_STORE]
+
+    def open_then_lose(path: Path, mode: str):
+        file = open(path, mode)  # noqa: SIM115 - the store closes it
+        path.unlink()  # someone else's cleanup removes it mid-upload
+        return file
+
+    videos._open = open_then_lose
+    agent = ProtocolAgent(client, await register_agent(store, "vanishing"), "vanishing")
+    await submit(client)
+    (job,) = await agent.claim()
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"v" * 1000)
+    assert status == 507 and "missing" in body["error"]["details"], body
+
+
 async def _video_soon(job: ExportJob) -> ExportResult:
     return video(job)
 

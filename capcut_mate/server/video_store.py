@@ -43,7 +43,7 @@ _REASONS = {
     errno.EACCES: "the service may not write to the video store",
     errno.EPERM: "the service may not write to the video store",
     errno.EROFS: "the video store is read-only",
-    errno.ENOENT: "the video store's folder is missing",
+    errno.ENOENT: "a file or folder of the video store went missing",
     errno.EFBIG: "the video is larger than the video store allows",
 }
 
