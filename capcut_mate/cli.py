@@ -178,7 +178,10 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
     cutoff = datetime.now(UTC) - older_than
 
     async def prune(store):
-        return await store.prune(cutoff)
+        from capcut_mate.server.maintenance import prune
+        from capcut_mate.server.video_store import LocalVideoStore
+
+        return await prune(store, cutoff, LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes))
 
     result = _with_store(settings, prune)
     dropped = ", ".join(result.partitions_dropped) or "none"

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
         description="Behind a proxy that appends to X-Forwarded-For: rate-limit by the address it appended.",
     )
 
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this long of its first byte."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="A JSON body must arrive whole within this long; a video upload may pause this long between reads.",
+    )
+
     errors_as_http_200: bool = Field(
         default=False,
         description="Answer every client API error with HTTP 200, as the public capcut-mate service does.",

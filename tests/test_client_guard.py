@@ -78,10 +78,23 @@ async def test_forwarded_addresses_count_apart_only_when_trusted(service):
     assert (first.status, second.status) == (200, 429)
 
 
-def test_the_bucket_refills_at_the_rate():
+async def test_the_bucket_refills_at_the_rate(store):
     guard = ClientGuard([], rate=2, burst=3, trust_forwarded_for=False)
-    assert [guard.seconds_until_allowed("a", now=0.0) for _ in range(3)] == [0, 0, 0]
-    assert guard.seconds_until_allowed("a", now=0.0) == pytest.approx(0.5)
-    assert guard.seconds_until_allowed("a", now=0.5) == 0
-    assert guard.seconds_until_allowed("b", now=0.5) == 0  # each address has its own bucket
-    assert ClientGuard([], rate=0, burst=1, trust_forwarded_for=False).seconds_until_allowed("a") == 0
+    assert [await guard.seconds_until_allowed(store, "a") for _ in range(3)] == [0, 0, 0]
+    assert await guard.seconds_until_allowed(store, "a") == pytest.approx(0.5, abs=0.05)
+    # Half a second later (the bucket's clock moved back instead of the test waiting):
+    await store.pool.execute("UPDATE capcut_mate.client_rate_buckets SET tat = tat - interval '0.5 s'")
+    assert await guard.seconds_until_allowed(store, "a") == 0
+    assert await guard.seconds_until_allowed(store, "a") > 0
+    assert await guard.seconds_until_allowed(store, "b") == 0  # each address has its own bucket
+    off = ClientGuard([], rate=0, burst=1, trust_forwarded_for=False)
+    assert await off.seconds_until_allowed(store, "a") == 0
+
+
+async def test_the_rate_limit_holds_across_service_processes(service, store):
+    """Two processes of one service (each its own app, as `serve --workers 2` runs them)
+    share one bucket per address: together they let through the burst, not twice it."""
+    first = await service(client_rate_limit=0.001, client_rate_burst=5)
+    second = await service(client_rate_limit=0.001, client_rate_burst=5)
+    statuses = [(await (first if n % 2 else second).get("/v1/gen_video_active_count")).status for n in range(12)]
+    assert statuses.count(200) == 5 and statuses.count(429) == 7

@@ -1,10 +1,17 @@
 """Schemathesis against /openapi.json, every route: no 5xx, and every answer is one the
 document promises (status, content type, body schema). Agent and operations routes get
-real tokens, so the fuzzing reaches past authentication."""
+real tokens, so the fuzzing reaches past authentication.
+
+`test_schemathesis_with_every_check_finds_nothing` runs the schemathesis command itself
+with `--checks all` (schema-valid requests accepted, schema-invalid ones refused, and the
+rest) over every route, once holding the agent token and once the operator token."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -75,3 +82,17 @@ def test_every_route_answers_as_documented(operation, fuzzed_service):
         case.call_and_validate(base_url=service.url, headers=headers, checks=CHECKS, timeout=30)
 
     answers_as_documented()
+
+
+@pytest.mark.parametrize("holder", ["agent", "operations"])
+def test_schemathesis_with_every_check_finds_nothing(fuzzed_service, holder, tmp_path):
+    service, tokens = fuzzed_service
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")), "run", f"{service.url}/openapi.json",
+        "--checks", "all", "--header", f"Authorization: Bearer {tokens[holder]}",
+        "--max-examples", "10", "--seed", "14", "--request-timeout", "40",
+        "--max-response-time", "35",  # a claim may long-poll for up to 30 s, as documented
+        "--no-color",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -164,5 +164,8 @@ async def test_report_over_the_api(ops, store):
     assert status == 200
     assert {row["status"]: row["jobs"] for row in body["jobs"]} == {"completed": 1, "failed": 1}
     assert [(f["error_message"], f["jobs"]) for f in body["failures"]] == [("导出草稿失败: 坏了", 1)]
-    for bad in ("forever", "100000000d", "99999999999999w", "-1h", "1.5h"):
+    for bad in ("forever", "99999999999999w", "-1h", "1.5h"):
         assert (await ops("GET", f"/report?since={bad}"))[0] == 400, bad
+    # Further back than ten years reads as ten years (documented with the parameter), not as an error.
+    status, decade = await ops("GET", "/report?since=100000000d")
+    assert status == 200 and {row["status"]: row["jobs"] for row in decade["jobs"]} == {"completed": 1, "failed": 1}

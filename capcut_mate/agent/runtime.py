@@ -9,6 +9,9 @@
   retried until the service answers, so an outage delays it but never drops it; a result
   the service refuses (other than LEASE_LOST) fails the job with the reason, rather than
   leave it to its lease.
+- Each export runs on an event loop of its own, in a thread of its own: whatever one
+  export does (CPU-heavy work on a hostile draft, a blocking call in a plugin), the
+  agent's loop keeps every job's heartbeats flowing, and still hears SIGTERM.
 - SIGTERM drains: no new claims; running jobs get `drain_seconds` to finish, then are
   handed back as retryable failures. A second SIGTERM (or Ctrl-C) hands them back at once;
   a third gives up on results not yet delivered.
@@ -21,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import socket
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -49,6 +54,7 @@ log = logging.getLogger("capcut_mate.agent")
 
 HANDED_BACK_MESSAGE = "导出代理停止，任务交回队列"
 FLUSH_SECONDS = 15.0  # how long queued progress may take to reach the service before a result goes
+STOP_WAIT_SECONDS = 15.0  # how long a stopped export may take to clean up before its job run moves on
 
 
 @dataclass(frozen=True)
@@ -177,9 +183,12 @@ class JobRun:
         self._stopped = asyncio.Event()
 
     async def report(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
-        """The exporter's progress callback. Never blocks on the network. Whatever an
-        exporter passes is made fit for the protocol: progress held to 10-90, text cleaned
-        and cut to length."""
+        """The exporter's progress callback. Never blocks on the network."""
+        self.take_report(progress, stage, message)
+
+    def take_report(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
+        """Whatever an exporter passes is made fit for the protocol: progress held to 10-90,
+        text cleaned and cut to length."""
         progress = min(max(int(progress), MIN_RUNNING_PROGRESS), MAX_RUNNING_PROGRESS)
         stage = storable_text(stage, MAX_STAGE_LENGTH) or None if stage else None
         message = storable_text(message, MAX_MESSAGE_LENGTH) or None if message else None
@@ -207,11 +216,11 @@ class JobRun:
         work_dir.mkdir(parents=True, exist_ok=True)
         export_job = ExportJob(job.id, job.attempt, job.draft_url, job.draft_key, work_dir, work_dir / "output.mp4")
         heartbeat = asyncio.create_task(self._heartbeat())
-        exporting = asyncio.create_task(self.runtime.exporter(export_job, self.report))
+        exporting = ExportThread(self.runtime.exporter, export_job, self.take_report, self.name)
         try:
-            await _first_of(exporting, self._stopped.wait(), self.runtime.hand_back_now.wait())
-            if not exporting.done():
-                await _cancel(exporting)
+            await _first_of(exporting.finished, self._stopped.wait(), self.runtime.hand_back_now.wait())
+            if not exporting.finished.done():
+                exporting.cancel()  # the job is told at once; the export cleans up meanwhile
                 if self.stop_reason == "lease_lost":
                     log.warning("%s: lease lost; abandoned", self.name)
                 elif self.stop_reason == "cancel":
@@ -220,17 +229,18 @@ class JobRun:
                 else:
                     log.info("%s: handing back to the queue", self.name)
                     await self._deliver_failure(HANDED_BACK_MESSAGE, retryable=True)
+                await exporting.stopped()
                 return
             await self._deliver(exporting, started)
         finally:
             await _cancel(heartbeat)
             await asyncio.to_thread(shutil.rmtree, work_dir, True)
 
-    async def _deliver(self, exporting: asyncio.Task, started: float) -> None:
+    async def _deliver(self, exporting: ExportThread, started: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._all_sent.wait(), FLUSH_SECONDS)
         try:
-            result: ExportResult = exporting.result()
+            result: ExportResult = exporting.finished.result()
         except ExportFailed as failure:
             await self._deliver_failure(failure.message, retryable=failure.retryable)
             return
@@ -255,12 +265,15 @@ class JobRun:
         except ServiceRefused as refusal:
             if refusal.error_code == "LEASE_LOST":
                 log.warning("%s: lease lost before the result was delivered; abandoned", self.name)
+            elif refusal.error_code == "STORAGE_FAILED":  # the service's disk, not the export: later, maybe
+                await self._deliver_failure(f"导出草稿失败: 服务无法保存视频 ({refusal})", retryable=True)
             else:
                 await self._deliver_failure(f"导出草稿失败: 服务拒绝了导出结果 ({refusal})", retryable=False)
         except ServiceUnreachable as problem:
             log.error("%s: result not delivered, given up: %s", self.name, problem)
 
     async def _deliver_failure(self, message: str, *, retryable: bool) -> None:
+        message = without_work_paths(message, self.runtime.options.work_root)
         request = FailRequest(attempt=self.claimed.attempt, error_message=storable_text(message, MAX_MESSAGE_LENGTH)
                               or "导出草稿失败", retryable=retryable)
         try:
@@ -304,6 +317,73 @@ class JobRun:
     def _stop(self, reason: str) -> None:
         self.stop_reason = reason
         self._stopped.set()
+
+
+def without_work_paths(message: str, work_root: Path) -> str:
+    """A failure as clients may see it: the agent's own folders (where exporters work, often
+    named in ffmpeg's or the OS's words) cut down to the path inside the job's folder."""
+    roots = {str(work_root.resolve()), str(work_root.absolute())}
+    for root in sorted(roots, key=len, reverse=True):
+        message = re.sub(re.escape(root) + r"[/\\]job-\d+-\d+[/\\]?", "", message)
+        message = message.replace(root, "")
+    return message
+
+
+class ExportThread:
+    """One export on an event loop of its own, in a daemon thread of its own. `finished`
+    (a future of the agent's loop) holds its result or its exception. Progress crosses
+    back to the agent's loop; a stop cancels the export's task on its own loop."""
+
+    def __init__(self, exporter: Exporter, job: ExportJob, take_report, name: str):
+        self._agent_loop = asyncio.get_running_loop()
+        self.finished: asyncio.Future = self._agent_loop.create_future()
+        self._take_report = take_report
+        self._cancelled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._thread = threading.Thread(target=self._main, args=(exporter, job), name=f"export {name}", daemon=True)
+        self._thread.start()
+
+    async def _report(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
+        with contextlib.suppress(RuntimeError):  # the agent's loop is gone: nobody to tell
+            self._agent_loop.call_soon_threadsafe(self._take_report, progress, stage, message)
+
+    def _main(self, exporter: Exporter, job: ExportJob) -> None:
+        async def export() -> ExportResult:
+            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            if self._cancelled:  # stopped before it began
+                raise asyncio.CancelledError
+            return await exporter(job, self._report)
+
+        try:
+            outcome, failed = asyncio.run(export()), False
+        except BaseException as error:  # CancelledError included: the stop it was asked for
+            outcome, failed = error, True
+        with contextlib.suppress(RuntimeError):
+            self._agent_loop.call_soon_threadsafe(self._settle, outcome, failed)
+
+    def _settle(self, outcome, failed: bool) -> None:
+        if self.finished.done():
+            return
+        if failed:
+            self.finished.set_exception(outcome if isinstance(outcome, Exception) else ExportFailed(str(outcome)))
+        else:
+            self.finished.set_result(outcome)
+
+    def cancel(self) -> None:
+        """Ask the export to stop (its task is cancelled on its own loop); returns at once."""
+        self._cancelled = True
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already ended
+                loop.call_soon_threadsafe(task.cancel)
+
+    async def stopped(self, wait_seconds: float = STOP_WAIT_SECONDS) -> None:
+        """Wait (at most `wait_seconds`) for a cancelled export to clean up after itself."""
+        with contextlib.suppress(asyncio.TimeoutError, Exception):
+            await asyncio.wait_for(asyncio.shield(self.finished), wait_seconds)
+        if not self.finished.done():
+            log.warning("%s still running %.0f s after it was stopped; left behind", self._thread.name, wait_seconds)
 
 
 async def _first_of(*awaitables) -> None:

@@ -1,15 +1,34 @@
 """How database errors are told apart: "unreachable for now" (503), "the input cannot be
-stored" (400), or "this query failed" (500)."""
+stored" (400), or "this query failed" (500).
+
+An OSError or a timeout is an outage only when it happened on the way to PostgreSQL: the
+store raises those as DatabaseUnreachable. Any other OSError (a full video disk, a
+client that hung up, a missing file) is not the database's, and is never answered as if
+it were."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import asyncpg
 
+
+class DatabaseUnreachable(Exception):
+    """A connection to PostgreSQL was refused, reset, timed out or could not be made."""
+
+
+@contextlib.contextmanager
+def reaching_the_database() -> Iterator[None]:
+    """Network trouble (OSError, timeouts) inside is the database's: DatabaseUnreachable."""
+    try:
+        yield
+    except OSError as error:  # TimeoutError included: connect or command timeout, a half-open connection
+        raise DatabaseUnreachable(repr(error)) from error
+
+
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable
-    asyncio.TimeoutError,  # connect or command timeout, e.g. a half-open connection
+    DatabaseUnreachable,  # refused, reset, unreachable, timed out
     asyncpg.exceptions.PostgresConnectionError,  # class 08
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, restart, statement timeout
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full

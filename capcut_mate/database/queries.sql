@@ -6,10 +6,16 @@
 -- `idempotent` after a name: running the statement twice changes nothing (or its repeat is
 -- recognised), so the store may run it again when the connection is lost in the middle.
 
+-- name: lock_draft_for_submit
+-- Submits of one draft key take turns (until their transaction ends), so the submit that
+-- follows in the same transaction sees every job an earlier submit made.
+SELECT pg_advisory_xact_lock(hashtext('capcut_mate.submit'), hashtext($1));
+
 -- name: submit_job idempotent
 -- Idempotent per draft: insert a pending job unless the draft already has an active one,
--- and answer with whichever job is now active. Returns no row only when a concurrent
--- submit committed between this statement's snapshot and its insert; the caller retries.
+-- and answer with whichever job is now active. Run after lock_draft_for_submit, in its
+-- transaction: without it, a concurrent submit that commits between this statement's
+-- snapshot and its insert leaves it no row to answer with.
 WITH inserted AS (
     INSERT INTO video_jobs (draft_url, draft_key, priority, requirements, max_attempts, stage)
     VALUES ($1, $2, $3, $4, $5, $6)
@@ -27,10 +33,16 @@ WHERE draft_digest(j.draft_key) = draft_digest($2)
 -- name: find_job_for_draft idempotent
 -- gen_video_status: the newest job with exactly this draft_url; else the newest with the
 -- same draft key.
+-- Each branch is one probe of an index on (draft_digest(…), id), which serves both the
+-- match and the newest-first order (migration 0007): the plan needs no statistics.
 SELECT * FROM (
-    (SELECT j.*, 1 AS match_rank FROM video_jobs AS j WHERE j.draft_url = $1 ORDER BY j.id DESC LIMIT 1)
+    (SELECT j.*, 1 AS match_rank FROM video_jobs AS j
+     WHERE draft_digest(j.draft_url) = draft_digest($1) AND j.draft_url = $1
+     ORDER BY j.id DESC LIMIT 1)
     UNION ALL
-    (SELECT j.*, 2 AS match_rank FROM video_jobs AS j WHERE j.draft_key = $2 ORDER BY j.id DESC LIMIT 1)
+    (SELECT j.*, 2 AS match_rank FROM video_jobs AS j
+     WHERE draft_digest(j.draft_key) = draft_digest($2) AND j.draft_key = $2
+     ORDER BY j.id DESC LIMIT 1)
 ) AS candidates
 ORDER BY match_rank
 LIMIT 1;
@@ -159,13 +171,15 @@ RETURNING j.*;
 -- name: expire_leases idempotent
 -- The lease reaper. Expired attempts go back to the queue, or fail once attempts are used
 -- up or a cancel was requested. SKIP LOCKED makes concurrent reapers (one per service
--- process) share the work instead of colliding.
+-- process) share the work instead of colliding. With $5, the attempts of agent $5 end too,
+-- expired or not, noted $6: its token was revoked or replaced (an agent's identity is its
+-- token), and the transaction locked them first (lock_attempts_of_agent), so none is skipped.
 WITH expired AS (
     SELECT id,
            (cancel_requested OR attempt >= max_attempts) AS give_up,
            cancel_requested
     FROM video_jobs
-    WHERE status = 'processing' AND lease_expires_at < now()
+    WHERE status = 'processing' AND (lease_expires_at < now() OR agent = $5::text)
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -182,7 +196,7 @@ SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
     started_at = CASE WHEN e.give_up THEN j.started_at END,
     completed_at = CASE WHEN e.give_up THEN now() END,
     run_after = now(),
-    last_message = lease_lost_note()
+    last_message = coalesce($6::text, lease_lost_note())
 FROM expired AS e
 WHERE j.id = e.id
 RETURNING j.id, j.status, j.attempt;
@@ -238,6 +252,33 @@ WHERE id = $1;
 
 -- name: revoke_agent
 UPDATE agents SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id;
+
+-- name: lock_attempts_of_agent
+-- The processing jobs of agent $1, locked (waiting for whoever holds them) until the
+-- transaction ends: what revoking its token then ends with expire_leases.
+SELECT id FROM video_jobs WHERE status = 'processing' AND agent = $1 ORDER BY id FOR UPDATE;
+
+-- name: take_client_request
+-- The client rate limit, one bucket per address shared by every service process: may a
+-- request from $1 go, at $2 requests a second with bursts of $3? Answers 0 when it may
+-- (and counts it), else the seconds until one may. GCRA: the bucket is one moment, `tat`.
+WITH taken AS (
+    INSERT INTO client_rate_buckets AS b (address, tat)
+    VALUES ($1, now() + make_interval(secs => 1.0 / $2::float8))
+    ON CONFLICT (address) DO UPDATE
+        SET tat = greatest(b.tat, now()) + make_interval(secs => 1.0 / $2::float8)
+        WHERE greatest(b.tat, now()) <= now() + make_interval(secs => ($3::float8 - 1) / $2::float8)
+    RETURNING 0::float8 AS wait
+)
+SELECT wait FROM taken
+UNION ALL
+SELECT greatest(extract(epoch FROM b.tat - now())::float8 - ($3::float8 - 1) / $2::float8, 0.001)
+FROM client_rate_buckets AS b
+WHERE b.address = $1 AND NOT EXISTS (SELECT FROM taken);
+
+-- name: forget_full_rate_buckets
+-- Buckets that refilled completely: the same as no bucket.
+DELETE FROM client_rate_buckets WHERE tat < now();
 
 -- name: list_agents idempotent
 -- state: revoked; busy (running jobs); idle (seen within $1 seconds); else offline.
@@ -373,7 +414,8 @@ SELECT ensure_job_event_partitions(now(), now() + interval '3 months');
 
 -- name: prune_finished_jobs
 -- One batch of retention: finished jobs that ended before $1, with their events (the
--- foreign key cascades). SKIP LOCKED: never waits on anyone.
+-- foreign key cascades). SKIP LOCKED: never waits on anyone. The video URLs go back so
+-- that the videos the service stored for these jobs go too.
 DELETE FROM video_jobs
 WHERE id IN (
     SELECT id FROM video_jobs
@@ -382,7 +424,7 @@ WHERE id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id;
+RETURNING id, video_url;
 
 -- name: droppable_event_partitions
 -- Event partitions (job_events_YYYY_MM) that ended before the cutoff $1 and hold no event

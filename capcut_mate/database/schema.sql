@@ -56,7 +56,7 @@ CREATE TABLE capcut_mate.video_jobs (
     cancel_requested boolean NOT NULL DEFAULT false,
     -- The note that goes with the latest change (an agent's progress message, why a
     -- lease was lost); the history trigger copies it into job_events.message.
-    last_message     text CHECK (char_length(last_message) <= 4000),
+    last_message     text CHECK (char_length(last_message) <= 4096),
     created_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
     completed_at     timestamptz,
@@ -116,6 +116,14 @@ CREATE INDEX video_jobs_running
 CREATE INDEX video_jobs_by_draft_url ON capcut_mate.video_jobs USING hash (draft_url);
 
 CREATE INDEX video_jobs_by_draft_key ON capcut_mate.video_jobs USING hash (draft_key);
+
+-- gen_video_status's newest job of a draft: the match and the newest-first order in one
+-- index, whatever the statistics say.
+CREATE INDEX video_jobs_newest_by_draft_url
+    ON capcut_mate.video_jobs (capcut_mate.draft_digest(draft_url), id);
+
+CREATE INDEX video_jobs_newest_by_draft_key
+    ON capcut_mate.video_jobs (capcut_mate.draft_digest(draft_key), id);
 
 CREATE INDEX video_jobs_finished_at ON capcut_mate.video_jobs (completed_at)
     WHERE status IN ('completed', 'failed');
@@ -549,6 +557,15 @@ LANGUAGE sql STABLE AS $$
         FROM unnest(coalesce(submitted, '{}'::text[])) AS draft (url)
         WHERE NOT EXISTS (SELECT FROM capcut_mate.video_jobs AS j WHERE j.draft_url = draft.url)
     $$;
+
+-- The client rate limit's token buckets, shared by every process of a service. UNLOGGED:
+-- after a crash the buckets start full.
+CREATE UNLOGGED TABLE capcut_mate.client_rate_buckets (
+    address text PRIMARY KEY,
+    -- The bucket as one moment (GCRA): a request may go while this is at most
+    -- (burst - 1) / rate seconds ahead of now; each request moves it 1 / rate on.
+    tat     timestamptz NOT NULL
+) WITH (fillfactor = 50);  -- room on each page so updates stay HOT
 
 -- Months ahead of now (the service makes more at start and hourly); the default partition
 -- catches anything outside them, so an insert never fails for want of a partition.

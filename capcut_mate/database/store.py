@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
+from capcut_mate.database.errors import reaching_the_database
 from capcut_mate.protocol.agent import ClaimedJob
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.protocol.jobs import (
@@ -35,11 +36,16 @@ from capcut_mate.protocol.jobs import (
     stage_for,
 )
 
+T = TypeVar("T")
+
 SCHEMA = "capcut_mate"
 # The longest a partition's creation or drop may hold job writes while it waits its turn.
 PARTITION_LOCK_TIMEOUT = "200ms"
 # An idle agent long-polls a claim at least every 30 s; unseen for longer, it is offline.
 ONLINE_WINDOW_SECONDS = 60.0
+# History notes of attempts that ended because their agent's token did.
+TOKEN_REVOKED_NOTE = "导出代理令牌已吊销"
+TOKEN_REPLACED_NOTE = "导出代理令牌已更换"
 
 
 def _load_queries(path: Path) -> tuple[dict[str, str], frozenset[str]]:
@@ -120,6 +126,7 @@ class OperatorCredentials:
 class PruneResult:
     jobs_deleted: int
     partitions_dropped: list[str]
+    videos: tuple[tuple[int, str], ...] = ()  # (job id, video_url) of the completed jobs removed
 
 
 # A pooled connection found dead when used: its server process was terminated (57P01, sent
@@ -208,13 +215,29 @@ class Store:
     # idempotent (reads; progress; complete and fail, whose repeats are recognised).
 
     async def _run(self, method: str, query: str, args: tuple):
-        try:
-            return await getattr(self.pool, method)(query, *args)
-        except STALE_CONNECTION as error:
-            if not (_never_ran(error) or (isinstance(error, LOST_MIDWAY) and query in IDEMPOTENT_STATEMENTS)):
-                raise
-            await self.pool.expire_connections()
-            return await getattr(self.pool, method)(query, *args)
+        with reaching_the_database():
+            try:
+                return await getattr(self.pool, method)(query, *args)
+            except STALE_CONNECTION as error:
+                if not (_never_ran(error) or (isinstance(error, LOST_MIDWAY) and query in IDEMPOTENT_STATEMENTS)):
+                    raise
+                await self.pool.expire_connections()
+                return await getattr(self.pool, method)(query, *args)
+
+    async def _in_transaction(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """`work` in one transaction on one pooled connection; run again on a fresh one, as
+        `_run` does, when the connection was found dead before any of it ran. `work` must
+        be idempotent as a whole (it may run twice when a connection is lost midway)."""
+        for tries_left in (1, 0):
+            try:
+                with reaching_the_database():
+                    async with self.pool.acquire() as connection, connection.transaction():
+                        return await work(connection)
+            except STALE_CONNECTION:
+                if not tries_left:
+                    raise
+                await self.pool.expire_connections()
+        raise AssertionError("unreachable")
 
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await self._run("fetch", query, args)
@@ -235,15 +258,19 @@ class Store:
     ) -> tuple[Job, bool]:
         """Queue a job for the draft, or return its active one. True when a job was created."""
         key = draft_key(draft_url)
-        # A concurrent submit of the same draft can commit between our snapshot and our
-        # insert; the statement then sees neither row, and simply running it again does.
-        for _ in range(5):
-            record = await self._fetchrow(
+
+        async def submit_in_turn(connection: asyncpg.Connection) -> asyncpg.Record | None:
+            await connection.execute(QUERIES["lock_draft_for_submit"], key)
+            return await connection.fetchrow(
                 QUERIES["submit_job"], draft_url, key, priority, list(requirements), max_attempts, PENDING_STAGE
             )
-            if record is not None:
-                return Job.from_record(record), record["created"]
-        raise RuntimeError(f"submit of {draft_url!r} kept racing with concurrent submits")
+
+        # Submits of one draft take turns, so the statement always finds the job it
+        # conflicts with; the check stays for a job written past the store (from psql).
+        record = await self._in_transaction(submit_in_turn)
+        if record is None:
+            raise ServiceError(Errors.DATABASE_UNAVAILABLE, "the draft's job changed under the submit; retry")
+        return Job.from_record(record), record["created"]
 
     async def find_job_for_draft(self, draft_url: str) -> Job | None:
         record = await self._fetchrow(QUERIES["find_job_for_draft"], draft_url, draft_key(draft_url))
@@ -378,11 +405,18 @@ class Store:
     async def add_agent(
         self, name: str, *, token_id: str, token_hash: bytes, tags: Sequence[str], replace: bool = False
     ) -> bool:
-        """False when an active agent already has the name (and `replace` is not set)."""
-        agent_id = await self._fetchval(
-            QUERIES["add_agent"], name, token_id, token_hash, list(tags), replace
-        )
-        return agent_id is not None
+        """False when an active agent already has the name (and `replace` is not set). A
+        replaced token's running attempts end with it (end_attempts_of_agent)."""
+
+        async def add(connection: asyncpg.Connection) -> bool:
+            agent_id = await connection.fetchval(
+                QUERIES["add_agent"], name, token_id, token_hash, list(tags), replace
+            )
+            if agent_id is not None and replace:
+                await self._end_attempts_of(connection, name, TOKEN_REPLACED_NOTE)
+            return agent_id is not None
+
+        return await self._in_transaction(add)
 
     async def find_agent(self, token_id: str) -> AgentCredentials | None:
         record = await self._fetchrow(QUERIES["find_agent_by_token_id"], token_id)
@@ -395,11 +429,40 @@ class Store:
         await self._execute(QUERIES["touch_agent"], agent_id, version, hostname)
 
     async def revoke_agent(self, name: str) -> bool:
-        return await self._fetchval(QUERIES["revoke_agent"], name) is not None
+        """Disable the agent's token; the attempts it was running end at once, so that no
+        later agent of the same name can write for them."""
+
+        async def revoke(connection: asyncpg.Connection) -> bool:
+            if await connection.fetchval(QUERIES["revoke_agent"], name) is None:
+                return False
+            await self._end_attempts_of(connection, name, TOKEN_REVOKED_NOTE)
+            return True
+
+        return await self._in_transaction(revoke)
+
+    @staticmethod
+    async def _end_attempts_of(connection: asyncpg.Connection, name: str, note: str, *, batch: int = 100) -> None:
+        """End the attempts agent `name` is running, in this transaction, as a lost lease ends
+        them: an agent's identity is its token, and that token is being revoked or replaced."""
+        await connection.execute(QUERIES["lock_attempts_of_agent"], name)
+        while len(await connection.fetch(
+            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE, name, note,
+        )) == batch:
+            pass
 
     async def list_agents(self, *, online_within_seconds: float = ONLINE_WINDOW_SECONDS) -> list[AgentSummary]:
         records = await self._fetch(QUERIES["list_agents"], float(online_within_seconds))
         return [AgentSummary(**dict(r)) for r in records]
+
+    # --- the client rate limit ------------------------------------------------------------
+
+    async def take_client_request(self, address: str, *, rate: float, burst: int) -> float:
+        """0 when a request from `address` may go (it is counted); else seconds until one may."""
+        wait = await self._fetchval(QUERIES["take_client_request"], address, float(rate), float(burst))
+        return 1.0 / rate if wait is None else wait  # a concurrent request just took the last one
+
+    async def forget_full_rate_buckets(self) -> None:
+        await self._execute(QUERIES["forget_full_rate_buckets"])
 
     # --- operators ----------------------------------------------------------------------
 
@@ -518,17 +581,23 @@ class Store:
             except asyncpg.LockNotAvailableError:
                 pass
         deleted = 0
+        videos: list[tuple[int, str]] = []
         while True:
-            ids = await self._fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
-            deleted += len(ids)
-            if len(ids) < batch:
+            rows = await self._fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
+            deleted += len(rows)
+            videos += [(row["id"], row["video_url"]) for row in rows if row["video_url"]]
+            if len(rows) < batch:
                 break
         await self.ensure_event_partitions()
-        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped)
+        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped, videos=tuple(videos))
 
     async def _partition_ddl(self, statement: str):
         """Make or drop an event partition: one process at a time, taking video_jobs before
         job_events as job writes do (so never a deadlock), waiting briefly for either."""
+        with reaching_the_database():
+            return await self._partition_ddl_in(statement)
+
+    async def _partition_ddl_in(self, statement: str):
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(f"SET LOCAL lock_timeout = '{PARTITION_LOCK_TIMEOUT}'")
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext('capcut_mate.job_event_partitions'))")
@@ -539,7 +608,7 @@ class Store:
 
     async def expire_leases(self, *, batch: int = 100) -> list[ExpiredLease]:
         records = await self._fetch(
-            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE
+            QUERIES["expire_leases"], batch, CANCELLED_MESSAGE, AGENT_LOST_MESSAGE, PENDING_STAGE, None, None
         )
         return [ExpiredLease(r["id"], JobStatus(r["status"]), r["attempt"]) for r in records]
 

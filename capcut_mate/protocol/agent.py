@@ -8,7 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from capcut_mate.protocol.client import StoredText, Tag, is_absolute_http_url
+from capcut_mate.protocol.client import (
+    HTTP_URL_PATTERN,
+    StoredText,
+    Tag,
+    is_absolute_http_url,
+    json_integer,
+    json_number,
+)
 from capcut_mate.protocol.jobs import MAX_RUNNING_PROGRESS, MIN_RUNNING_PROGRESS, Timestamp
 
 AGENT_PREFIX = "/agent/v1"
@@ -17,7 +24,7 @@ MAX_JOBS_PER_CLAIM = 32
 MAX_MESSAGE_LENGTH = 2000
 MAX_STAGE_LENGTH = 64
 
-Attempt = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+Attempt = json_integer(1, 2**31 - 1)
 
 
 def storable_text(text: str, limit: int) -> str:
@@ -33,10 +40,10 @@ class _Body(BaseModel):
 
 class ClaimRequest(_Body):
     tags: list[Tag] = Field(default_factory=list, max_length=64, description="Capabilities this agent has now.")
-    wait: Annotated[float, Field(ge=0, le=MAX_CLAIM_WAIT_SECONDS)] = Field(
+    wait: json_number(0, MAX_CLAIM_WAIT_SECONDS) = Field(
         default=0, description="Seconds to wait for work before answering with no jobs."
     )
-    max_jobs: Annotated[int, Field(strict=True, ge=1, le=MAX_JOBS_PER_CLAIM)] = 1
+    max_jobs: json_integer(1, MAX_JOBS_PER_CLAIM) = 1
     version: Annotated[StoredText, StringConstraints(max_length=64)] | None = None
     hostname: Annotated[StoredText, StringConstraints(max_length=255)] | None = None
 
@@ -60,7 +67,7 @@ class ClaimResponse(BaseModel):
 
 class ProgressRequest(_Body):
     attempt: Attempt
-    progress: Annotated[int, Field(strict=True, ge=MIN_RUNNING_PROGRESS, le=MAX_RUNNING_PROGRESS)]
+    progress: json_integer(MIN_RUNNING_PROGRESS, MAX_RUNNING_PROGRESS)
     stage: Annotated[StoredText, StringConstraints(min_length=1, max_length=MAX_STAGE_LENGTH)] | None = None
     message: Annotated[StoredText, StringConstraints(max_length=MAX_MESSAGE_LENGTH)] | None = None
 
@@ -80,7 +87,9 @@ class VideoUploadResponse(BaseModel):
 
 class CompleteRequest(_Body):
     attempt: Attempt
-    video_url: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    video_url: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
+        json_schema_extra={"pattern": HTTP_URL_PATTERN, "description": "An absolute http(s) URL."}
+    )
 
     @field_validator("video_url")
     @classmethod

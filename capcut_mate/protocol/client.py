@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from capcut_mate.protocol.errors import ErrorKind, Errors
-from capcut_mate.protocol.jobs import JobStatus, draft_key
+from capcut_mate.protocol.jobs import JobStatus
 
 # Every client route is served under both (CONTRACT.md, "Routes").
 CLIENT_PREFIXES = ("/openapi/capcut-mate/v1", "/v1")
@@ -35,15 +34,53 @@ def has_control_characters(value: str) -> bool:
 StoredText = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON's integers, as JSON Schema counts them: 2 and 2.0 alike; never true, "2" or 2.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "Input should be an integer, not a fraction")
+        return int(value)
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+def json_integer(ge: int, le: int) -> Any:
+    """An integer in a body, exactly as the OpenAPI document's "integer" within its bounds
+    (the bounds go on the type itself, so the document carries them as minimum/maximum)."""
+    return Annotated[int, Field(strict=True, ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
+def json_number(ge: float, le: float) -> Any:
+    return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
+
+# An absolute http(s) URL as the service takes it (draft_url, video_url): a host name, an
+# IPv4 address or a bracketed IPv6 one (no user info), an optional port up to 65535, and no
+# whitespace or control characters, nor percent-escapes of them. The OpenAPI document
+# carries this very pattern, and the code checks with it: the two cannot disagree.
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join((
+    f"(?:{_H}:){{7}}{_H}", f"(?:{_H}:){{1,7}}:", f"(?:{_H}:){{1,6}}:{_H}",
+    *(f"(?:{_H}:){{1,{n}}}(?::{_H}){{1,{7 - n}}}" for n in range(5, 0, -1)),
+    f":(?:(?::{_H}){{1,7}}|:)",
+))
+_PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+_NO_CONTROL_ESCAPE = r"(?!.*%(?:[01][0-9A-Fa-f]|7[Ff]))"
+HTTP_URL_PATTERN = (
+    _NO_CONTROL_ESCAPE + r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f/?#@\[\]:\\]+|\[(?:" + _IPV6 + r")\])" + _PORT
+    + r"(?:[/?#][^\s\x00-\x1f\x7f]*)?$(?!\n)"  # Python's $ also matches before a final newline
+)
+_HTTP_URL = re.compile(HTTP_URL_PATTERN, re.DOTALL)
+
+
 def is_absolute_http_url(value: str) -> bool:
-    if any(ch.isspace() for ch in value) or has_control_characters(value):
-        return False
-    try:
-        parts = urlsplit(value)
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    return _HTTP_URL.match(value) is not None
 
 
 class DraftRequest(BaseModel):
@@ -51,7 +88,10 @@ class DraftRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    draft_url: str
+    draft_url: str = Field(json_schema_extra={
+        "minLength": 1, "maxLength": MAX_DRAFT_URL_LENGTH, "pattern": HTTP_URL_PATTERN,
+        "description": "An absolute http(s) URL of at most 2048 characters.",
+    })
     apiKey: StoredText | None = Field(default=None, description="Client API key, checked where keys are configured.")
 
     @field_validator("draft_url", mode="before")
@@ -59,17 +99,13 @@ class DraftRequest(BaseModel):
     def _draft_url(cls, value: Any) -> str:
         if not isinstance(value, str) or value == "":
             raise PydanticCustomError("draft_url_required", "draft_url is required")
-        if (
-            len(value) > MAX_DRAFT_URL_LENGTH
-            or not is_absolute_http_url(value)
-            or has_control_characters(draft_key(value))  # e.g. draft_id=%00
-        ):
+        if len(value) > MAX_DRAFT_URL_LENGTH or not is_absolute_http_url(value):  # e.g. draft_id=%00, too
             raise PydanticCustomError("draft_url_invalid", "draft_url must be an absolute http(s) URL")
         return value
 
 
 class GenVideoRequest(DraftRequest):
-    priority: Annotated[int, Field(strict=True, ge=-100, le=100)] = Field(
+    priority: json_integer(-100, 100) = Field(
         default=0, description="Higher is claimed first."
     )
     requirements: list[Tag] = Field(

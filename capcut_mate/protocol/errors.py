@@ -102,6 +102,19 @@ class Errors:
         429, 1006, "RATE_LIMITED", "请求过于频繁", "Too many requests",
         "请稍后重试", "Slow down and retry shortly",
     )
+    REQUEST_TIMEOUT = ErrorKind(
+        408, 1008, "REQUEST_TIMEOUT", "请求超时", "Request timeout",
+        "请求没有按时完整到达", "The request did not arrive whole in time",
+    )
+    UNSUPPORTED_ENCODING = ErrorKind(
+        415, 1009, "UNSUPPORTED_CONTENT_ENCODING", "不支持的内容编码", "Unsupported content encoding",
+        "请求体必须不经压缩发送 (Content-Encoding: identity)",
+        "Send the request body uncompressed (Content-Encoding: identity)",
+    )
+    STORAGE_FAILED = ErrorKind(
+        507, 1010, "STORAGE_FAILED", "视频存储失败", "Video storage failed",
+        "服务无法保存视频", "The service could not store the video",
+    )
     INTERNAL_ERROR = ErrorKind(
         500, 9998, "INTERNAL_ERROR", "系统内部错误", "Internal server error",
         "系统内部错误", "Internal server error",

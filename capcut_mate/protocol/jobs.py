@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
@@ -74,14 +74,25 @@ def stage_for(progress: int) -> str:
 
 def retry_delay_seconds(attempt: int) -> int:
     """Backoff before a retryable failure is claimed again: 10 s × 2^(attempt−1), at most 5 min."""
-    return min(10 * 2 ** max(attempt - 1, 0), 300)
+    return min(10 * 2 ** min(max(attempt - 1, 0), 5), 300)  # capped before raising: attempt may be 2^31
 
 
 def draft_key(draft_url: str) -> str:
-    """A draft's identity: its draft_id query parameter when it has one, else the whole URL."""
-    for name, value in parse_qsl(urlsplit(draft_url).query, keep_blank_values=True):
-        if name == "draft_id" and value:
-            return value
+    """A draft's identity: its draft_id query parameter when it has one, else the whole URL.
+
+    A draft_id whose percent-escapes are not UTF-8 (`%ff`, `%80…`) has no text value: such
+    a URL is its own key. Decoding it leniently would turn every invalid escape into U+FFFD,
+    and different drafts on different hosts would share one job."""
+    for pair in urlsplit(draft_url).query.split("&"):
+        name, _, value = pair.partition("=")
+        if unquote_plus(name) != "draft_id" or not value:
+            continue
+        try:
+            decoded = unquote_plus(value, errors="strict")
+        except UnicodeDecodeError:
+            return draft_url
+        if decoded:
+            return decoded
     return draft_url
 
 

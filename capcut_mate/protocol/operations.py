@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from capcut_mate.protocol.client import StoredText
 from capcut_mate.protocol.jobs import Job, JobStatus
@@ -19,32 +20,44 @@ MAX_DURATION = timedelta(days=3660)  # ten years: further back than any history 
 
 
 def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `24h`, `7d`, `2w` (at most ten years) as a timedelta; ValueError otherwise."""
+    """`90s`, `30m`, `24h`, `7d`, `2w` as a timedelta (longer than ten years reads as ten
+    years); ValueError otherwise."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like 90s, 30m, 24h, 7d or 2w")
     seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"{text!r} is more than ten years")
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=min(seconds, MAX_DURATION.total_seconds()))  # further back than any history: all of it
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _iso_timestamp(value: Any) -> Any:
+    """Only an ISO 8601 text is a timestamp here (pydantic would also read 0.5 as seconds
+    since 1970, which the document's date-time format does not allow)."""
+    if isinstance(value, str) and _ISO_TIMESTAMP.match(value):
+        return value
+    raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 timestamp with a time zone")
+
+
+_ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+IsoTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_timestamp)]
+
+
 class JobListQuery(_Query):
     status: JobStatus | None = None
     agent: StoredText | None = Field(default=None, max_length=64)
     draft: StoredText | None = Field(default=None, max_length=2048, description="A draft URL or draft key.")
-    created_from: AwareDatetime | None = Field(default=None, description="Created at or after (ISO 8601).")
-    created_before: AwareDatetime | None = Field(default=None, description="Created before (ISO 8601).")
+    created_from: IsoTimestamp | None = Field(default=None, description="Created at or after (ISO 8601).")
+    created_before: IsoTimestamp | None = Field(default=None, description="Created before (ISO 8601).")
     cursor: str | None = Field(default=None, pattern=r"^\d{1,18}$", description="next_cursor of the previous page.")
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
 class ReportQuery(_Query):
-    since: str = Field(default="24h", pattern=DURATION_PATTERN, description="How far back: 90s, 30m, 24h, 7d, 2w.")
+    since: str = Field(default="24h", pattern=DURATION_PATTERN,
+                       description="How far back: 90s, 30m, 24h, 7d, 2w; longer than ten years reads as ten years.")
 
     @field_validator("since")
     @classmethod

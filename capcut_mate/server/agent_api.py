@@ -121,6 +121,8 @@ async def fail(request: web.Request) -> web.Response:
     return model_response(response, exclude_none=True)
 
 
+# The upload's body: the video's bytes, at least one, under any Content-Type (agents send video/mp4).
+VIDEO_BODY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}
 _ALWAYS = (Errors.AUTHENTICATION_FAILED, Errors.VALIDATION_FAILED, Errors.DATABASE_UNAVAILABLE)
 _FENCED = (*_ALWAYS, Errors.LEASE_LOST, Errors.JOB_NOT_FOUND)
 
@@ -136,7 +138,8 @@ GROUP = EndpointGroup(
         Endpoint("POST", JOB_ROUTE + "/progress", report_progress, "Report progress; extends the lease",
                  body=ProgressRequest, response=ProgressResponse, errors=(*_FENCED, Errors.PROGRESS_REGRESSION)),
         Endpoint("PUT", JOB_ROUTE + "/video", upload_video, "Upload the video (body: the MP4 bytes)",
-                 query=VideoUploadQuery, response=VideoUploadResponse, errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE)),
+                 query=VideoUploadQuery, response=VideoUploadResponse, raw_body=VIDEO_BODY,
+                 errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.REQUEST_TIMEOUT, Errors.STORAGE_FAILED)),
         Endpoint("POST", JOB_ROUTE + "/complete", complete, "Complete the attempt with its video",
                  body=CompleteRequest, response=CompleteResponse, errors=_FENCED),
         Endpoint("POST", JOB_ROUTE + "/fail", fail, "Fail the attempt; retryable ones go back to the queue",

@@ -14,7 +14,7 @@ from capcut_mate.server.claim_wakeups import ClaimWakeups
 from capcut_mate.server.client_guard import CLIENT_GUARD, ClientGuard
 from capcut_mate.server.eta import ETA, EtaEstimator
 from capcut_mate.server.freed_memory import give_back_freed_memory
-from capcut_mate.server.http import ERRORS_AS_200, MAX_BODY_BYTES, envelope_errors, stamp_request_id
+from capcut_mate.server.http import BODY_TIMEOUT, ERRORS_AS_200, MAX_BODY_BYTES, envelope_errors, stamp_request_id
 from capcut_mate.server.lease_reaper import run_lease_reaper
 from capcut_mate.server.maintenance import run_maintenance
 from capcut_mate.server.observability import METRICS, ServiceMetrics, count_requests
@@ -27,8 +27,14 @@ ENDPOINTS = [client_api.GROUP, agent_api.GROUP, operations_api.GROUP, observabil
 
 
 def create_app(settings: Settings, dsn: str) -> web.Application:
-    app = web.Application(middlewares=[count_requests, envelope_errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[count_requests, envelope_errors], client_max_size=MAX_BODY_BYTES,
+        # Bodies are read as sent: a Content-Encoding is refused (http.refuse_encoded_body),
+        # never inflated on the event loop.
+        handler_args={"auto_decompress": False},
+    )
     app[SETTINGS] = settings
+    app[BODY_TIMEOUT] = settings.body_timeout_seconds
     app[ERRORS_AS_200] = settings.errors_as_http_200
     app[METRICS] = ServiceMetrics()
     app[ETA] = EtaEstimator()
@@ -36,7 +42,8 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         settings.api_keys, rate=settings.client_rate_limit, burst=settings.client_rate_burst,
         trust_forwarded_for=settings.trust_forwarded_for,
     )
-    app[VIDEO_STORE] = LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes)
+    app[VIDEO_STORE] = LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes,
+                                       read_timeout=settings.body_timeout_seconds)
     app[VIDEO_STORE].prepare()
     app.on_response_prepare.append(stamp_request_id)
 
@@ -60,7 +67,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         store = app[STORE]
         tasks = [
             asyncio.create_task(run_lease_reaper(store, settings, app[METRICS]), name="lease-reaper"),
-            asyncio.create_task(run_maintenance(store, settings), name="maintenance"),
+            asyncio.create_task(run_maintenance(store, settings, app[VIDEO_STORE]), name="maintenance"),
             asyncio.create_task(app[ETA].keep_fresh(store), name="eta"),
             asyncio.create_task(give_back_freed_memory(), name="freed-memory"),
         ]

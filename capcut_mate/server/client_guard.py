@@ -4,7 +4,9 @@ Keys (CAPCUT_MATE_CLIENT_API_KEYS) come in the body's `apiKey` field, as the pub
 capcut-mate service's clients send them, or in an `X-Api-Key` header; only their SHA-256
 hashes are kept, and a presented key is compared with each of them in constant time.
 The rate limit is a token bucket per address: CAPCUT_MATE_CLIENT_RATE_LIMIT requests a
-second on average, bursts up to CAPCUT_MATE_CLIENT_RATE_BURST; past that, 429.
+second on average, bursts up to CAPCUT_MATE_CLIENT_RATE_BURST; past that, 429. The buckets
+live in PostgreSQL (client_rate_buckets, one statement per request), so every process of a
+service (`serve --workers N`, or processes on several hosts) draws on the same bucket.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import time
-from collections import OrderedDict
 
 import orjson
 from aiohttp import web
 
+from capcut_mate.database.store import Store
 from capcut_mate.protocol.errors import Errors, ServiceError
-from capcut_mate.server.http import Handler
+from capcut_mate.server.app_keys import STORE
+from capcut_mate.server.http import Handler, read_body
 
 API_KEY_HEADER = "X-Api-Key"
-MAX_TRACKED_ADDRESSES = 100_000
+MAX_ADDRESS_LENGTH = 200
 
 
 def _digest(key: str) -> bytes:
@@ -35,7 +37,6 @@ class ClientGuard:
         self.rate = rate
         self.burst = burst
         self.trust_forwarded_for = trust_forwarded_for
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tokens, at)
 
     @property
     def needs_key(self) -> bool:
@@ -50,21 +51,14 @@ class ClientGuard:
         """The peer; or, behind a trusted proxy, the address that proxy appended to
         X-Forwarded-For: the rightmost. Entries left of it are the client's own words."""
         if self.trust_forwarded_for and (forwarded := request.headers.get("X-Forwarded-For")):
-            return forwarded.rsplit(",", 1)[-1].strip()
+            return forwarded.rsplit(",", 1)[-1].strip()[:MAX_ADDRESS_LENGTH]
         return request.remote or "unknown"
 
-    def seconds_until_allowed(self, address: str, now: float | None = None) -> float:
+    async def seconds_until_allowed(self, store: Store, address: str) -> float:
         """0 when this request may go (and it is counted); else how long until one may."""
         if self.rate <= 0:
             return 0.0
-        now = time.monotonic() if now is None else now
-        tokens, at = self._buckets.pop(address, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
-        allowed = tokens >= 1
-        self._buckets[address] = (tokens - 1 if allowed else tokens, now)
-        if len(self._buckets) > MAX_TRACKED_ADDRESSES:
-            self._buckets.popitem(last=False)  # the longest-quiet address: its bucket is full anyway
-        return 0.0 if allowed else (1 - tokens) / self.rate
+        return await store.take_client_request(address, rate=self.rate, burst=self.burst)
 
 
 CLIENT_GUARD = web.AppKey("client_guard", ClientGuard)
@@ -76,7 +70,7 @@ async def _presented_key(request: web.Request) -> str | None:
     if request.method != "POST":
         return None
     try:
-        body = orjson.loads(await request.read())  # cached: the handler reads it again for free
+        body = orjson.loads(await read_body(request))  # cached: the handler reads it again for free
     except orjson.JSONDecodeError:
         return None
     key = body.get("apiKey") if isinstance(body, dict) else None
@@ -86,7 +80,7 @@ async def _presented_key(request: web.Request) -> str | None:
 @web.middleware
 async def guard_client_routes(request: web.Request, handler: Handler) -> web.StreamResponse:
     guard = request.config_dict[CLIENT_GUARD]
-    wait = guard.seconds_until_allowed(guard.client_address(request))
+    wait = await guard.seconds_until_allowed(request.config_dict[STORE], guard.client_address(request))
     if wait:
         raise ServiceError(Errors.RATE_LIMITED, headers={"Retry-After": str(max(1, math.ceil(wait)))})
     if guard.needs_key:

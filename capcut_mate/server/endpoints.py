@@ -24,6 +24,8 @@ class Endpoint:
     media_type: str = "application/json"  # of a success response
     errors: tuple[ErrorKind, ...] = ()
     description: str = ""
+    # A body that is not a JSON model (a video upload): its OpenAPI `content` map.
+    raw_body: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ turning every failure into the contract's error envelope."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -21,6 +22,9 @@ log = logging.getLogger("capcut_mate.server")
 
 # CONTRACT.md: bodies over 1 MiB are refused with 413. Video uploads stream past this.
 MAX_BODY_BYTES = 1024 * 1024
+# How long a JSON body may take to arrive whole (CAPCUT_MATE_BODY_TIMEOUT_SECONDS).
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+DEFAULT_BODY_TIMEOUT = 30.0
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
 # The "errors as HTTP 200" setting; it rewrites the status of client routes' errors only.
@@ -48,9 +52,21 @@ def model_response(model: BaseModel, *, status: int = 200, exclude_none: bool = 
     return json_response(model.model_dump(mode="json", exclude_none=exclude_none), status=status)
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body (413 past client_max_size), within the body deadline (408): a body
+    trickled in a byte at a time cannot hold a connection."""
+    try:
+        async with asyncio.timeout(request.config_dict.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)):
+            return await request.read()
+    except TimeoutError:
+        raise ServiceError(Errors.REQUEST_TIMEOUT, "the request body did not arrive whole in time") from None
+    except (ConnectionResetError, web.RequestPayloadError):  # the client hung up mid-body: nobody hears
+        raise ServiceError(Errors.VALIDATION_FAILED, "the request body broke off") from None
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object; anything else is the contract's 参数校验失败."""
-    raw = await request.read()  # raises 413 past client_max_size
+    raw = await read_body(request)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -103,12 +119,21 @@ def error_response(request: web.Request, kind: ErrorKind, details: str | None = 
     return json_response(error_body(kind, language, details), status=status, headers=headers)
 
 
+def refuse_encoded_body(request: web.Request) -> None:
+    """One rule for compressed bodies: refused (415) before a byte is read. The service
+    runs with aiohttp's decompression off (create_app), so a gzip bomb is never inflated."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ServiceError(Errors.UNSUPPORTED_ENCODING)
+
+
 @web.middleware
 async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id, and every failure the contract's envelope; never a trace."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request[REQUEST_ID] = incoming if _ACCEPTABLE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
     try:
+        refuse_encoded_body(request)
         return await handler(request)
     except ServiceError as error:
         return error_response(request, error.kind, error.details, error.headers)

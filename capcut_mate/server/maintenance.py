@@ -1,5 +1,6 @@
-"""Hourly upkeep in every service process: event partitions for the months ahead, and
-retention (finished jobs and their history older than CAPCUT_MATE_RETENTION_DAYS)."""
+"""Hourly upkeep in every service process: event partitions for the months ahead,
+retention (finished jobs and their history older than CAPCUT_MATE_RETENTION_DAYS, and the
+videos the service stored for them), and the rate limit's buckets that refilled."""
 
 from __future__ import annotations
 
@@ -9,26 +10,36 @@ from datetime import UTC, datetime, timedelta
 
 from capcut_mate.database.errors import is_database_error
 from capcut_mate.database.store import PruneResult, Store
+from capcut_mate.server.video_store import LocalVideoStore
 from capcut_mate.settings import Settings
 
 log = logging.getLogger("capcut_mate.server.maintenance")
 
 
-async def maintain_once(store: Store, retention_days: int) -> PruneResult | None:
+async def maintain_once(store: Store, retention_days: int, videos: LocalVideoStore | None = None
+                        ) -> PruneResult | None:
     await store.ensure_event_partitions()
+    await store.forget_full_rate_buckets()
     if not retention_days:
         return None
-    result = await store.prune(datetime.now(UTC) - timedelta(days=retention_days))
+    return await prune(store, datetime.now(UTC) - timedelta(days=retention_days), videos)
+
+
+async def prune(store: Store, cutoff: datetime, videos: LocalVideoStore | None) -> PruneResult:
+    """Retention: finished jobs that ended before `cutoff`, their history, and the videos
+    this service stored for them (a video elsewhere is its owner's to remove)."""
+    result = await store.prune(cutoff)
+    removed = await asyncio.to_thread(videos.delete_videos_of, result.videos) if videos else 0
     if result.jobs_deleted or result.partitions_dropped:
-        log.info("retention: %d finished job(s) removed; event partitions dropped: %s",
-                 result.jobs_deleted, ", ".join(result.partitions_dropped) or "none")
+        log.info("retention: %d finished job(s) and %d stored video(s) removed; event partitions dropped: %s",
+                 result.jobs_deleted, removed, ", ".join(result.partitions_dropped) or "none")
     return result
 
 
-async def run_maintenance(store: Store, settings: Settings) -> None:
+async def run_maintenance(store: Store, settings: Settings, videos: LocalVideoStore | None = None) -> None:
     while True:
         try:
-            await maintain_once(store, settings.retention_days)
+            await maintain_once(store, settings.retention_days, videos)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -100,6 +100,8 @@ def _operation(group: EndpointGroup, endpoint: Endpoint, prefix: str, refs: dict
         operation["description"] = endpoint.description
     if parameters:
         operation["parameters"] = parameters
+    if endpoint.raw_body:
+        operation["requestBody"] = {"required": True, "content": endpoint.raw_body}
     if endpoint.body:
         operation["requestBody"] = {
             "required": True,

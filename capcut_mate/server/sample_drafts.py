@@ -46,7 +46,10 @@ async def get_draft(request: web.Request) -> web.Response:
 
 async def get_file(request: web.Request) -> web.FileResponse:
     root = SAMPLES_FOLDER.resolve()
-    path = (root / request.match_info["name"] / request.match_info["path"]).resolve()
+    name, inner = request.match_info["name"], request.match_info["path"]
+    if "\x00" in name or "\x00" in inner:  # no file has one; the OS would refuse to look
+        raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such sample file")
+    path = (root / name / inner).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such sample file")
     return web.FileResponse(path)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from capcut_mate.server.app import create_app
 from capcut_mate.server.app_keys import STORE
+from capcut_mate.server.connections import ServiceRunner
 from capcut_mate.server.local_agents import LocalAgents, LocalAgentsPlan
 from capcut_mate.settings import Settings
 from capcut_mate.startup import listen_error
@@ -42,7 +43,8 @@ async def serve(
     A second SIGINT or SIGTERM while they drain stops them at once: their running jobs are
     handed back as retryable, as on a lost lease."""
     app = create_app(settings, dsn)
-    runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=10)
+    runner = ServiceRunner(app, header_timeout=settings.header_timeout_seconds,
+                           access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=10)
     await runner.setup()
     stop, stop_now = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ checked again (see fetch.py).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -44,6 +45,8 @@ class AddressPolicy:
         parts = urlsplit(url)
         if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
             raise AddressRefused(f"只能下载 http(s) 地址: {parts.scheme or '?'}://…")
+        if unusual_ipv4_spelling(parts.hostname.lower()):
+            raise AddressRefused(f"不接受这种写法的 IPv4 地址: {parts.hostname} (只接受 a.b.c.d)")
         if self.trusts(parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]):
             return
         try:
@@ -59,10 +62,48 @@ class AddressPolicy:
 
     @staticmethod
     def check_address(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise AddressRefused(f"{host} 是内网或保留地址 ({address})；需要时用 --allow-local-drafts 启动导出代理")
+        for judged in (address, *embedded_ipv4(address)):
+            if not judged.is_global or judged.is_multicast or getattr(judged, "is_site_local", False):
+                raise AddressRefused(f"{host} 是内网或保留地址 ({judged})；需要时用 --allow-local-drafts 启动导出代理")
+
+
+# IPv6 ranges whose addresses carry an IPv4 address in their last 32 bits, and reach it
+# (translators, tunnels, compatibility forms): ::/96 (IPv4-compatible), ::ffff:0:0/96
+# (mapped), ::ffff:0:0:0/96 (SIIT translated), 64:ff9b::/96 and 64:ff9b:1::/48 (NAT64).
+_LAST_32_BITS_EMBED = tuple(ipaddress.IPv6Network(net) for net in (
+    "::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48",
+))
+
+
+def embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through its form: the forms above, 6to4
+    (2002::/16) and Teredo (2001::/32). Each is judged by the IPv4 rules as well."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = []
+    if any(address in network for network in _LAST_32_BITS_EMBED) and address not in _LOOPBACK_AND_UNSPECIFIED:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour:
+        found.append(address.sixtofour)
+    if address.teredo:
+        found.extend(address.teredo)
+    return found
+
+
+_LOOPBACK_AND_UNSPECIFIED = (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1"))  # not IPv4 forms
+
+# Host names made only of digits, dots and hex: what inet_aton reads as an IPv4 address
+# (2130706433, 0177.0.0.1, 0x7f.1, 127.1). Only the dotted-quad spelling is fetched.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]*))*\.?$")
+
+
+def unusual_ipv4_spelling(host: str) -> bool:
+    if not _NUMERIC_HOST.match(host):
+        return False
+    try:
+        return str(ipaddress.IPv4Address(host)) != host
+    except ValueError:
+        return True
 
 
 class GuardedResolver(AbstractResolver):

@@ -27,7 +27,7 @@ from pathlib import Path
 from capcut_mate.agent.exporters import Exporter, ExporterOptions, ExportFailed, ExportJob, ExportResult, Progress
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy
 from capcut_mate.agent.exporters.ffmpeg.fetch import Downloader, DownloadFailed, DraftFolder, FetchLimits, list_draft
-from capcut_mate.agent.exporters.ffmpeg.paths import download_name, locate
+from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex, download_name
 from capcut_mate.render.draft import Draft, DraftError, parse_draft
 from capcut_mate.render.draft.materials import Material
 from capcut_mate.render.draft.segments import AudioSegment, TextSegment, VisualSegment
@@ -203,7 +203,7 @@ class _Export:
                               ffmpeg: Ffmpeg) -> dict[str, MediaFile]:
         """Each material's file, downloaded and probed, by material id. A file that several
         materials use (the same clip cut twice) is fetched and probed once."""
-        sources = {material.id: self._source(material, folder) for material in _materials(draft)}
+        sources = await asyncio.to_thread(self._sources, draft, folder)
         unique = list(dict.fromkeys(sources.values()))
         slots = asyncio.Semaphore(_PROBES_AT_ONCE)
         done = 0
@@ -278,11 +278,21 @@ class _Export:
                 for index, layer in enumerate(t for t in timeline.layers if isinstance(t, TextLayer))}
 
     @staticmethod
-    def _source(material: Material, folder: DraftFolder) -> str:
+    def _sources(draft: Draft, folder: DraftFolder) -> dict[str, str]:
+        """Each material's file by material id; off the event loop, as a hostile draft's
+        thousands of materials and files take a while to match."""
+        materials = _materials(draft)
+        if len(materials) > MAX_MATERIALS:
+            raise ExportFailed(f"导出草稿失败: 草稿素材过多 ({len(materials)} 个，最多 {MAX_MATERIALS} 个)")
+        index = FolderIndex(folder.files)
+        return {material.id: _Export._source(material, index) for material in materials}
+
+    @staticmethod
+    def _source(material: Material, index: FolderIndex) -> str:
         """Where a material's file is: its URL (capcut-mate may leave one), or its path in the folder."""
         if material.path.startswith(("http://", "https://")):
             return material.path
-        path = locate(material.path, folder.files)
+        path = index.locate(material.path)
         if path is None:
             raise ExportFailed(f"导出草稿失败: 素材缺失: {material.name or material.path} ({material.path})")
         return path

@@ -33,6 +33,8 @@ from capcut_mate.backoff import Backoff
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
 
 LISTING_MAX_BYTES = 16 * 1024 * 1024
+# A get_draft answer listing more files than this is refused (草稿下载失败: 草稿文件过多).
+MAX_DRAFT_FILES = 10_000
 MAX_REDIRECTS = 5
 _RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -90,8 +92,8 @@ class Downloader:
                     if len(body) > LISTING_MAX_BYTES:
                         raise DownloadFailed(f"{display(url)} 的回答超过 {LISTING_MAX_BYTES} 字节", retryable=False)
             try:
-                return json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                return await asyncio.to_thread(json.loads, body)  # up to 16 MB: off the event loop
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 raise DownloadFailed(f"{display(url)} 的回答不是 JSON", retryable=False) from None
 
         return await self._with_retries(url, attempt)
@@ -183,7 +185,7 @@ async def list_draft(draft_url: str, draft_id: str | None, downloader: Downloade
     if urlsplit(draft_url).scheme == "file":
         if not downloader.policy.allow_private:
             raise DownloadFailed("本地草稿 (file://) 需要用 --allow-local-drafts 启动导出代理", retryable=False)
-        return _local_folder(draft_url)
+        return await asyncio.to_thread(_local_folder, draft_url)
     answer = await downloader.get_json(draft_url)
     if not isinstance(answer, dict) or answer.get("code", 0) != 0:
         message = answer.get("message") if isinstance(answer, dict) else None
@@ -191,10 +193,13 @@ async def list_draft(draft_url: str, draft_id: str | None, downloader: Downloade
     files = answer.get("files")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise DownloadFailed("草稿服务的回答里没有文件列表 (files)", retryable=False)
+    if len(files) > MAX_DRAFT_FILES:
+        raise DownloadFailed(f"草稿文件过多: {len(files)} 个 (最多 {MAX_DRAFT_FILES} 个)", retryable=False)
     try:
-        return DraftFolder(folder_paths((urljoin(draft_url, f) for f in files), draft_id))
+        paths = await asyncio.to_thread(folder_paths, [urljoin(draft_url, f) for f in files], draft_id)
     except UnsafePath as unsafe:
         raise DownloadFailed(str(unsafe), retryable=False) from None
+    return DraftFolder(paths)
 
 
 def _local_folder(draft_url: str) -> DraftFolder:
@@ -204,6 +209,8 @@ def _local_folder(draft_url: str) -> DraftFolder:
     if not root.is_dir():
         raise DownloadFailed(f"本地草稿文件夹不存在: {root}", retryable=False)
     files = {p.relative_to(root).as_posix(): str(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    if len(files) > MAX_DRAFT_FILES:
+        raise DownloadFailed(f"草稿文件过多: {len(files)} 个 (最多 {MAX_DRAFT_FILES} 个)", retryable=False)
     return DraftFolder(files, local=True)
 
 

@@ -18,6 +18,11 @@ _SEPARATORS = re.compile(r"[/\\]")
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^\w.-]+")
 
 
+# A draft using more materials than this is refused (导出草稿失败: 草稿素材过多): JianYing
+# drafts use tens, at most hundreds; a hostile one could make matching and probing endless.
+MAX_MATERIALS = 2000
+
+
 class UnsafePath(ValueError):
     pass
 
@@ -48,15 +53,35 @@ def folder_paths(urls: Iterable[str], draft_id: str | None) -> dict[str, str]:
     return paths
 
 
+class FolderIndex:
+    """The folder's files by their path read backwards (a trie of path parts, last part
+    first): a material's file is found in one walk along its own path, whatever the number
+    of files, so matching a draft costs O(materials + files) path parts, not their product."""
+
+    def __init__(self, folder_files: Iterable[str]):
+        self._root: dict = {}
+        for path in folder_files:
+            node = self._root
+            for part in reversed(path.split("/")):
+                node = node.setdefault(part, {})
+            node[None] = path  # a file ends here (no part is None)
+
+    def locate(self, material_path: str) -> str | None:
+        """The folder file a material's saved path names: the longest one its path ends with."""
+        node, best = self._root, None
+        for part in reversed(_SEPARATORS.split(material_path)):
+            if not part:
+                continue
+            node = node.get(part)
+            if node is None:
+                break
+            best = node.get(None, best)
+        return best
+
+
 def locate(material_path: str, folder_files: Iterable[str]) -> str | None:
-    """The folder file a material's saved path names: the longest one its path ends with."""
-    parts = [part for part in _SEPARATORS.split(material_path) if part]
-    best: list[str] = []
-    for candidate in folder_files:
-        candidate_parts = candidate.split("/")
-        if len(candidate_parts) > len(best) and parts[-len(candidate_parts):] == candidate_parts:
-            best = candidate_parts
-    return "/".join(best) if best else None
+    """One material's file among `folder_files` (for many materials, build a FolderIndex once)."""
+    return FolderIndex(folder_files).locate(material_path)
 
 
 def download_name(url: str, index: int) -> str:

@@ -1,0 +1,577 @@
+"""Faults and intruders, round two (issue 14): what an outside attacker, a hostile draft
+and a full disk could still break, each tried the way they would try it."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from capcut_mate.agent.exporters import ExporterOptions, ExportFailed, ExportJob, ExportResult, Progress, load_exporter
+from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused
+from capcut_mate.agent.exporters.ffmpeg.fetch import MAX_DRAFT_FILES, Downloader, DownloadFailed, FetchLimits
+from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex
+from capcut_mate.agent.runtime import AgentOptions, AgentRuntime
+from capcut_mate.agent.service_client import ServiceClient
+from capcut_mate.database.store import QUERIES, Store
+from capcut_mate.protocol.errors import ServiceError
+from capcut_mate.server.app import create_app
+from capcut_mate.server.app_keys import VIDEO_STORE
+from capcut_mate.server.connections import ServiceRunner
+from capcut_mate.server.maintenance import maintain_once
+from support.agents import ProtocolAgent, register_agent
+from support.processes import free_port
+
+DRAFT = "https://drafts.example.com/get_draft?draft_id=round-two"
+
+
+async def submit(client, draft_url: str = DRAFT) -> dict:
+    response = await client.post("/v1/gen_video", json={"draft_url": draft_url})
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def status_of(client, draft_url: str = DRAFT) -> dict:
+    return await (await client.post("/v1/gen_video_status", json={"draft_url": draft_url})).json()
+
+
+def video(job: ExportJob) -> ExportResult:
+    job.output_path.write_bytes(b"\x00\x00\x00\x18ftypmp42 a video")
+    return ExportResult(video_path=job.output_path)
+
+
+async def until(predicate, seconds: float = 10.0, what: str = "the condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := await predicate():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+class Agent:
+    """An AgentRuntime on the test's loop, stopped (drained) at the end."""
+
+    def __init__(self, client, token: str, exporter, work_root: Path, **options):
+        self.service = ServiceClient(str(client.make_url("/")), token)
+        self.runtime = AgentRuntime(self.service, exporter,
+                                    AgentOptions(claim_wait_seconds=1, work_root=work_root, **options))
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Agent:
+        self.task = asyncio.create_task(self.runtime.run())
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        if not self.runtime.hand_back_now.is_set():
+            self.runtime.drain()
+            self.runtime.drain()
+        await asyncio.wait_for(self.task, 30)
+        await self.service.close()
+
+
+# --- 1. A hostile draft cannot freeze an agent ------------------------------------------------
+
+
+def test_matching_materials_costs_the_sum_of_files_and_materials_not_their_product():
+    files = [f"assets/video/clip-{n}.mp4" for n in range(MAX_DRAFT_FILES)]
+    saved = [f"C:\\Users\\x\\Projects\\draft\\assets\\video\\clip-{n * 5}.mp4" for n in range(MAX_MATERIALS)]
+    started = time.perf_counter()
+    index = FolderIndex(files)
+    found = [index.locate(path) for path in saved]
+    elapsed = time.perf_counter() - started
+    assert found == [f"assets/video/clip-{n * 5}.mp4" for n in range(MAX_MATERIALS)]
+    # Matched one by one against every file, this took seconds of CPU (20 million comparisons).
+    assert elapsed < 0.5, f"{elapsed:.2f} s"
+
+
+def hostile_draft_server(files: int, materials: int) -> web.Application:
+    """A get_draft that lists `files` files, and a draft_content.json with `materials` clips."""
+    track = {"id": "t", "type": "video", "segments": [
+        {"id": f"s{n}", "material_id": f"m{n}", "visible": True, "clip": None,
+         "target_timerange": {"start": n * 1_000_000, "duration": 1_000_000},
+         "source_timerange": {"start": 0, "duration": 1_000_000}, "extra_material_refs": [],
+         "speed": 1.0, "volume": 1.0}
+        for n in range(materials)]}
+    content = {
+        "canvas_config": {"width": 320, "height": 180}, "fps": 30, "duration": materials * 1_000_000,
+        "materials": {"videos": [{"id": f"m{n}", "type": "video", "path": f"C:\\d\\hostile\\assets\\v{n}.mp4",
+                                  "material_name": f"v{n}.mp4"} for n in range(materials)]},
+        "tracks": [track],
+    }
+
+    async def get_draft(request: web.Request) -> web.Response:
+        base = f"{request.url.origin()}/output/draft/hostile/"
+        listed = ["draft_content.json", *(f"assets/other-{n}.mp4" for n in range(files - 1))]
+        return web.json_response({"code": 0, "files": [base + name for name in listed]})
+
+    async def draft_content(request: web.Request) -> web.Response:
+        return web.json_response(content)
+
+    app = web.Application()
+    app.router.add_get("/get_draft", get_draft)
+    app.router.add_get("/output/draft/hostile/draft_content.json", draft_content)
+    return app
+
+
+class Recorder:
+    async def __call__(self, progress: int, stage: str | None = None, message: str | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("files", "materials", "failure"), [
+    (MAX_DRAFT_FILES + 1, 1, f"草稿下载失败: 草稿文件过多: {MAX_DRAFT_FILES + 1} 个 (最多 {MAX_DRAFT_FILES} 个)"),
+    (10, MAX_MATERIALS + 1, f"导出草稿失败: 草稿素材过多 ({MAX_MATERIALS + 1} 个，最多 {MAX_MATERIALS} 个)"),
+])
+async def test_a_draft_over_the_file_or_material_limit_fails_at_once_and_says_why(
+        aiohttp_server, tmp_path, files, materials, failure):
+    server = await aiohttp_server(hostile_draft_server(files, materials))
+    export = load_exporter("ffmpeg", ExporterOptions(allow_local_drafts=True))
+    work = tmp_path / "work"
+    work.mkdir()
+    job = ExportJob(1, 1, str(server.make_url("/get_draft?draft_id=hostile")), "hostile", work, work / "out.mp4")
+    started = time.monotonic()
+    with pytest.raises(ExportFailed) as refused:
+        await export(job, Recorder())
+    assert refused.value.message == failure and not refused.value.retryable
+    assert time.monotonic() - started < 10
+
+
+async def test_an_export_that_hogs_its_thread_keeps_every_jobs_lease_and_hears_sigterm(service, store, tmp_path):
+    """One export blocks (CPU-heavy, or a blocking call) for several lease periods; the
+    other slot's job and the blocked job itself keep their leases; a stop is heard at once."""
+    client = await service(lease_seconds=1)
+
+    async def hog_or_not(job: ExportJob, progress: Progress) -> ExportResult:
+        if job.draft_key == "hog":
+            await progress(20)
+            time.sleep(3.5)  # three and a half leases without yielding its loop
+        else:
+            for value in range(20, 90, 10):
+                await progress(value)
+                await asyncio.sleep(0.5)
+        return video(job)
+
+    hog_url, calm_url = (f"https://drafts.example.com/get_draft?draft_id={key}" for key in ("hog", "calm"))
+    await submit(client, hog_url)
+    await submit(client, calm_url)
+    token = await register_agent(store, "hogger")
+    async with Agent(client, token, hog_or_not, tmp_path / "work", concurrency=2):
+        for url in (hog_url, calm_url):
+            done = await until(lambda url=url: _finished(client, url), 20, f"{url} finished")
+            assert done["status"] == "completed", done
+    lost = await store.pool.fetchval(
+        "SELECT count(*) FROM job_events WHERE from_status = 'processing' AND to_status <> 'processing'"
+        " AND to_status <> 'completed'")
+    assert lost == 0, "a lease was lost while one export hogged its thread"
+
+    # A stop (SIGTERM, twice: hand back now) is heard while an export still hogs its thread.
+    stuck_url = "https://drafts.example.com/get_draft?draft_id=hog-stuck"
+
+    async def stuck(job: ExportJob, progress: Progress) -> ExportResult:
+        await progress(20)
+        time.sleep(6)
+        return video(job)
+
+    await submit(client, stuck_url)
+    async with Agent(client, token, stuck, tmp_path / "work2") as agent:
+        await until(lambda: _progress_at_least(client, stuck_url, 20), 10, "the export started")
+        stopped_at = time.monotonic()
+        agent.runtime.drain()
+        agent.runtime.drain()
+        await until(lambda: _status_is(client, stuck_url, "pending"), 10, "the job handed back")
+        assert time.monotonic() - stopped_at < 2, "the stop waited for the hogging export"
+
+
+async def _status_is(client, url, status):
+    return (await status_of(client, url)).get("status") == status
+
+
+async def _finished(client, url):
+    body = await status_of(client, url)
+    return body if body.get("status") in ("completed", "failed") else None
+
+
+async def _progress_at_least(client, url, value):
+    body = await status_of(client, url)
+    return body.get("status") == "processing" and body["progress"] >= value
+
+
+# --- 2. A full disk is a storage error, not a database outage ----------------------------------
+
+
+async def test_a_full_video_disk_is_a_storage_error_and_the_agent_reports_it(client, store, tmp_path, caplog):
+    videos = client.server.app[VIDEO_STORE]
+    videos._open = lambda _path, mode: open("/dev/full", mode)  # the kernel answers ENOSPC on write
+    token = await register_agent(store, "full-disk")
+    agent = ProtocolAgent(client, token, "full-disk")
+    await submit(client)
+    (job,) = await agent.claim()
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"v" * 300_000)
+    assert status == 507, body
+    assert body["error"]["code"] == "STORAGE_FAILED" and "full" in body["error"]["details"]
+    assert "database" not in json.dumps(body).lower()
+    assert "database unreachable" not in caplog.text
+
+    # An agent hears it as what it is: the attempt fails, retryable, with the reason; no endless re-upload.
+    other = "https://drafts.example.com/get_draft?draft_id=full-disk"
+    await submit(client, other)
+    async with Agent(client, token, lambda job, progress: _video_soon(job), tmp_path / "work"):
+        retried = await until(lambda: _requeued_with_reason(store, other), 15, "the upload's failure reported")
+    assert "服务无法保存视频" in retried and "full" in retried
+
+
+async def test_an_upload_whose_file_vanishes_is_a_storage_error(client, store):
+    videos = client.server.app[VIDEO_STORE]
+
+    def open_then_lose(path: Path, mode: str):
+        file = open(path, mode)  # noqa: SIM115 - the store closes it
+        path.unlink()  # someone else's cleanup removes it mid-upload
+        return file
+
+    videos._open = open_then_lose
+    agent = ProtocolAgent(client, await register_agent(store, "vanishing"), "vanishing")
+    await submit(client)
+    (job,) = await agent.claim()
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"v" * 1000)
+    assert status == 507 and "missing" in body["error"]["details"], body
+
+
+async def _video_soon(job: ExportJob) -> ExportResult:
+    return video(job)
+
+
+async def _requeued_with_reason(store, draft_url):
+    return await store.pool.fetchval(
+        "SELECT e.message FROM job_events AS e JOIN video_jobs AS j ON j.id = e.job_id"
+        " WHERE j.draft_url = $1 AND e.from_status = 'processing' AND e.to_status = 'pending'", draft_url)
+
+
+async def test_an_upload_cut_off_midway_is_no_outage(client, store, caplog):
+    token = await register_agent(store, "cut-off")
+    await submit(client)
+    (job,) = await ProtocolAgent(client, token, "cut-off").claim()
+    host, port = client.server.host, client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write((f"PUT /agent/v1/jobs/{job['id']}/video?attempt=1 HTTP/1.1\r\nHost: {host}\r\n"
+                  f"Authorization: Bearer {token}\r\nContent-Length: 1000000\r\n\r\n").encode() + b"x" * 1000)
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the service is reading the body now
+    writer.transport.abort()  # the agent hangs up mid-body
+    await until(lambda: _no_partial_upload(client), 5, "the partial upload cleared")
+    assert "database unreachable" not in caplog.text
+    assert (await status_of(client))["status"] == "processing"
+
+
+async def _no_partial_upload(client):
+    return not any((client.server.app[VIDEO_STORE].folder / ".incoming").iterdir())
+
+
+# --- 3. Compressed bodies are refused, never inflated ------------------------------------------
+
+
+async def test_gzip_bombs_are_refused_at_once_and_the_service_stays_responsive(client):
+    bomb = gzip.compress(b"\x00" * (256 * 1024 * 1024), compresslevel=9)  # 256 MB of zeros in ~250 KB
+    bomb = bomb * 4  # about 1 MB: four gzip members back to back inflate to a GB
+
+    async def send() -> tuple[int, dict]:
+        response = await client.post("/v1/gen_video", data=bomb,
+                                     headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        return response.status, await response.json()
+
+    started = time.monotonic()
+    bombs = [asyncio.create_task(send()) for _ in range(4)]
+    health = time.monotonic()
+    assert (await client.get("/healthz")).status == 200
+    health = time.monotonic() - health
+    answers = await asyncio.gather(*bombs)
+    assert [status for status, _ in answers] == [415] * 4
+    assert answers[0][1]["error"]["code"] == "UNSUPPORTED_CONTENT_ENCODING"
+    assert time.monotonic() - started < 3 and health < 1
+
+
+# --- 4. A long video_url completes the job ----------------------------------------------------
+
+
+async def test_a_video_url_as_long_as_the_protocol_allows_completes_the_job(client, store):
+    agent = ProtocolAgent(client, await register_agent(store, "long-url"), "long-url")
+    await submit(client)
+    (job,) = await agent.claim()
+    long_url = "https://videos.example.com/" + "v" * (4096 - len("https://videos.example.com/"))
+    assert await agent.complete(job, long_url) == (200, {"status": "completed"})
+    assert await agent.complete(job, long_url) == (200, {"status": "completed"})  # its repeat, recognised
+    assert (await status_of(client))["video_url"] == long_url
+
+
+# --- 5. Submits racing cancels never answer 500 -------------------------------------------------
+
+
+async def test_a_storm_of_submits_and_cancels_on_one_draft_never_fails(store, database_url):
+    """Two service processes' pools, 40 clients, half submitting and half cancelling one
+    draft. Before submits of a draft took turns, a few of these 4,000 calls raised."""
+    draft = "https://drafts.example.com/get_draft?draft_id=storm"
+    other = await Store.open(database_url, pool_size=20)
+    errors: list[BaseException] = []
+
+    async def storm(worker: int) -> None:
+        mine = (store, other)[worker % 2]
+        for n in range(100):
+            try:
+                await (mine.submit(draft) if (worker + n) % 2 else mine.cancel(draft))
+            except ServiceError as error:
+                if error.kind.http_status >= 500:
+                    errors.append(error)
+            except Exception as error:  # noqa: BLE001 - every other error is a finding here
+                errors.append(error)
+
+    try:
+        await asyncio.gather(*(storm(worker) for worker in range(40)))
+    finally:
+        await other.close()
+    assert errors == []
+    assert await store.invariant_violations([draft]) == []
+
+
+# --- 6. Retention removes the videos it no longer points to -------------------------------------
+
+
+async def test_retention_removes_the_stored_videos_of_the_jobs_it_prunes(client, store, settings):
+    agent = ProtocolAgent(client, await register_agent(store, "pruned"), "pruned")
+    await submit(client)
+    (job,) = await agent.claim()
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"an old video")
+    assert status == 200
+    assert await agent.complete(job, body["video_url"]) == (200, {"status": "completed"})
+    name = body["video_url"].rsplit("/", 1)[1]
+    kept = await submit(client, "https://drafts.example.com/get_draft?draft_id=kept")  # another, recent job
+    assert (await client.get(f"/videos/{name}")).status == 200
+    await store.pool.execute("ALTER TABLE capcut_mate.video_jobs DISABLE TRIGGER USER")
+    try:
+        await store.pool.execute("UPDATE capcut_mate.video_jobs SET completed_at = now() - interval '40 days'"
+                                 " WHERE id = $1", job["id"])
+    finally:
+        await store.pool.execute("ALTER TABLE capcut_mate.video_jobs ENABLE TRIGGER USER")
+    result = await maintain_once(store, 30, client.server.app[VIDEO_STORE])
+    assert result.jobs_deleted == 1
+    assert not (settings.videos_path / name).exists()
+    assert (await client.get(f"/videos/{name}")).status == 404
+    assert (await status_of(client, "https://drafts.example.com/get_draft?draft_id=kept"))["job_id"] == kept["job_id"]
+
+
+# --- 7. Processes sharing one video folder -------------------------------------------------------
+
+
+async def test_a_second_process_starting_on_the_same_video_folder_keeps_uploads_in_flight(
+        client, store, settings, tmp_path):
+    token = await register_agent(store, "sharing")
+    await submit(client)
+    (job,) = await ProtocolAgent(client, token, "sharing").claim()
+    body = b"frame" * 200_000
+    host, port = client.server.host, client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write((f"PUT /agent/v1/jobs/{job['id']}/video?attempt=1 HTTP/1.1\r\nHost: {host}\r\n"
+                  f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                 + body[:600_000])
+    await writer.drain()
+    incoming = settings.videos_path / ".incoming"
+    await until(lambda: _any_file(incoming), 5, "the upload began")
+    stale = incoming / "0-1-0000000000000000.mp4.part"  # a process that died mid-upload, long ago
+    stale.write_bytes(b"left over")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+
+    create_app(settings, settings.database_url)  # a second service process starts on the same folder
+
+    writer.write(body[600_000:])
+    await writer.drain()
+    answer = await reader.read(65536)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert not stale.exists()
+    stored = json.loads(answer.split(b"\r\n\r\n", 1)[1])["video_url"].rsplit("/", 1)[1]
+    assert (settings.videos_path / stored).read_bytes() == body
+
+
+async def _any_file(folder: Path):
+    return folder.is_dir() and any(folder.iterdir())
+
+
+# --- 8. Invalid percent-escapes keep drafts apart ------------------------------------------------
+
+
+async def test_drafts_whose_ids_are_invalid_escapes_never_share_a_job(client):
+    drafts = [f"https://{host}.example.com/get_draft?draft_id={escape}"
+              for host, escape in (("a", "%ff%ff"), ("b", "%fe%fe"), ("c", "%80%80"))]
+    jobs = [await submit(client, url) for url in drafts]
+    assert len({job["job_id"] for job in jobs}) == 3
+    for url, job in zip(drafts, jobs):
+        assert (await status_of(client, url))["job_id"] == job["job_id"]
+        assert (await status_of(client, url))["draft_url"] == url
+
+
+# --- 9. Errors do not leak internals -------------------------------------------------------------
+
+
+async def test_a_failure_shown_to_clients_names_no_path_of_the_agent(client, store, tmp_path):
+    async def leaky(job: ExportJob, progress: Progress) -> ExportResult:
+        raise ExportFailed(f"导出草稿失败: ffmpeg: {job.work_dir.resolve()}/draft/assets/a.mp4: Invalid data")
+
+    await submit(client)
+    async with Agent(client, await register_agent(store, "leaky"), leaky, tmp_path / "secret-work-root"):
+        failed = await until(lambda: _finished(client, DRAFT), 10, "the job failed")
+    assert failed["status"] == "failed"
+    assert "secret-work-root" not in failed["error_message"] and str(tmp_path) not in failed["error_message"]
+    assert failed["error_message"] == "导出草稿失败: ffmpeg: draft/assets/a.mp4: Invalid data"
+
+
+async def test_a_nul_in_a_sample_file_path_is_a_404_not_a_500(client, caplog):
+    response = await client.get("/samples/files/demo/draft_content.json%00.txt")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "NOT_FOUND"
+    assert "Traceback" not in caplog.text
+
+
+@pytest.fixture
+async def real_server(settings):
+    """The service behind its own runner (as `capcut-mate serve` runs it), on a loopback port."""
+
+    async def start(**changes):
+        changed = settings.model_copy(update=changes)
+        runner = ServiceRunner(create_app(changed, changed.database_url),
+                               header_timeout=changed.header_timeout_seconds)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        return port
+
+    runners: list[ServiceRunner] = []
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(65536), wait)
+    finally:
+        writer.close()
+
+
+async def test_malformed_requests_get_the_envelope_not_aiohttps_plain_text(real_server):
+    port = await real_server()
+    answer = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and head[9:12] == b"400" and b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
+
+
+# --- 10. IPv4 inside IPv6, and unusual IPv4 spellings --------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::7f00:1]/d", "http://[64:ff9b::7f00:1]/d", "http://[64:ff9b:1::a00:1]/d", "http://[2002:7f00:1::]/d",
+    "http://[::ffff:0:7f00:1]/d", "http://[fec0::1]/d", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/d",
+    "http://[::a9fe:a9fe]/d",
+])
+def test_ipv6_forms_of_internal_ipv4_addresses_are_refused(url):
+    with pytest.raises(AddressRefused):
+        AddressPolicy().check_url(url)
+
+
+def test_ipv6_forms_of_public_ipv4_addresses_pass():
+    AddressPolicy().check_url("http://[64:ff9b::808:808]/d")
+    AddressPolicy().check_url("http://[2606:4700:4700::1111]/d")
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "127.1", "017700000001"])
+async def test_unusual_ipv4_spellings_are_refused_as_final(host, tmp_path):
+    async with Downloader(AddressPolicy(), FetchLimits(attempts=4, backoff_seconds=5)) as downloader:
+        started = time.monotonic()
+        with pytest.raises(DownloadFailed) as refused:
+            await downloader.get_json(f"http://{host}:9/get_draft")
+    assert not refused.value.retryable and "IPv4" in refused.value.detail
+    assert time.monotonic() - started < 1, "refused without retrying"
+
+
+# --- 11. Read deadlines ---------------------------------------------------------------------------
+
+
+async def test_headers_that_never_finish_lose_their_connection(real_server):
+    port = await real_server(header_timeout_seconds=0.5)
+    started = time.monotonic()
+    answer = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", wait=5)
+    assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3
+    # A connection that sends nothing at all is closed too.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await asyncio.wait_for(reader.read(65536), 5) is not None
+    writer.close()
+
+
+async def test_a_trickled_body_gets_408_and_its_connection_back(real_server):
+    port = await real_server(body_timeout_seconds=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /v1/gen_video HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{")
+    started = time.monotonic()
+    for _ in range(8):  # one byte every 0.2 s: never idle long, never done
+        await asyncio.sleep(0.2)
+        if writer.is_closing():
+            break
+        writer.write(b" ")
+        with_answer = reader.at_eof() or bool(reader._buffer)  # noqa: SLF001 - has anything come back yet?
+        if with_answer:
+            break
+    answer = await asyncio.wait_for(reader.read(65536), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert time.monotonic() - started < 3
+
+
+# --- 13. A revoked token's attempts stay fenced off -----------------------------------------------
+
+
+async def test_a_new_agent_of_a_revoked_name_cannot_finish_the_old_tokens_attempt(client, store):
+    old = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    await submit(client)
+    (job,) = await old.claim()
+    assert await store.revoke_agent("render-01")
+    new = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")  # the name, added again
+    status, body = await new.complete(job)
+    assert status == 409 and body["error"]["code"] == "LEASE_LOST"
+    assert (await new.progress(job, 50))[0] == 409
+    assert (await old.complete(job))[0] == 401
+    after = await status_of(client)
+    assert after["status"] == "pending" and after["video_url"] == ""
+    (again,) = await new.claim()
+    assert (again["id"], again["attempt"]) == (job["id"], 2)
+
+
+# --- 14. Status polls need no statistics -------------------------------------------------------------
+
+
+async def test_a_poll_for_an_old_draft_reads_a_handful_of_pages_on_a_never_analysed_table(store):
+    async with store.pool.acquire() as connection, connection.transaction():
+        await connection.execute("SET LOCAL statement_timeout = 0")  # a bulk load, not a request: no deadline
+        await connection.execute("""
+            INSERT INTO capcut_mate.video_jobs (draft_url, draft_key)
+            SELECT 'https://drafts.example.com/get_draft?draft_id=bulk-' || n, 'bulk-' || n
+            FROM generate_series(1, 20000) AS n
+        """)
+    oldest = "https://drafts.example.com/get_draft?draft_id=bulk-1"
+    plan = await store.pool.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + QUERIES["find_job_for_draft"],
+                                     oldest, "bulk-1")
+    top = json.loads(plan)[0]["Plan"]
+    pages = top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+    assert pages < 40, f"{pages} pages read for one poll"
+    job = await store.find_job_for_draft(oldest)
+    assert job is not None and job.draft_key == "bulk-1"
+
