@@ -124,7 +124,8 @@ async def test_explain_shows_the_claim_uses_its_partial_index(store: Store):
         UPDATE video_jobs SET status = 'completed', progress = 100, video_url = 'https://v/x.mp4',
                lease_expires_at = NULL, completed_at = now() WHERE draft_key LIKE 'history-%';
         ANALYZE video_jobs;
-        """
+        """,
+        timeout=300,  # a bulk load, not a request: a busy machine may take a while
     )
     async with store.pool.acquire() as connection:
         plan = await connection.fetchval(

@@ -565,7 +565,7 @@ async def test_a_poll_for_an_old_draft_reads_a_handful_of_pages_on_a_never_analy
             INSERT INTO capcut_mate.video_jobs (draft_url, draft_key)
             SELECT 'https://drafts.example.com/get_draft?draft_id=bulk-' || n, 'bulk-' || n
             FROM generate_series(1, 20000) AS n
-        """)
+        """, timeout=300)
     oldest = "https://drafts.example.com/get_draft?draft_id=bulk-1"
     plan = await store.pool.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + QUERIES["find_job_for_draft"],
                                      oldest, "bulk-1")
