@@ -30,6 +30,7 @@ BENCHMARKS = [
     "memory",
     "history_scale",
     "render",
+    "story",
 ]
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"

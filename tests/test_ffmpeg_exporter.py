@@ -29,7 +29,7 @@ from capcut_mate.render.timeline import build_timeline
 from capcut_mate.render.timeline.features import FEATURES
 from support.drafts import DraftBuilder, colour_clip, draft_server, photo, tone
 from support.farm import Farm
-from support.processes import ServiceProcess, command_env
+from support.processes import ServiceProcess, command_env, processes_mentioning
 from support.videos import (
     BLUE,
     CYAN,
@@ -568,14 +568,14 @@ async def test_cancelling_stops_ffmpeg_and_leaves_no_video(tmp_path):
     progress = Recorder()
     export = asyncio.create_task(exporter(allow_local_drafts=True, kill_grace_seconds=2)(job, progress))
     for _ in range(3000):  # up to 30 s on a busy machine: a 60 s draft renders in windows
-        if _processes_mentioning(str(job.work_dir.resolve())):
+        if processes_mentioning(str(job.work_dir.resolve())):
             break
         await asyncio.sleep(0.01)
-    assert _processes_mentioning(str(job.work_dir.resolve())), "ffmpeg was running"
+    assert processes_mentioning(str(job.work_dir.resolve())), "ffmpeg was running"
     export.cancel()
     with pytest.raises(asyncio.CancelledError):
         await export
-    assert not _processes_mentioning(str(job.work_dir.resolve())), "ffmpeg was stopped"
+    assert not processes_mentioning(str(job.work_dir.resolve())), "ffmpeg was stopped"
     assert not list(job.work_dir.glob("output*"))
 
 
@@ -590,7 +590,7 @@ async def test_an_ffmpeg_that_stops_making_progress_is_killed_and_the_job_retrie
         await render(str(hung), plan, work_dir=tmp_path, temporary=temporary, output=tmp_path / "output.mp4",
                      progress=Recorder(), kill_grace_seconds=0.5, stall_seconds=1.0)
     assert failure.value.retryable and "没有进展" in str(failure.value)
-    assert not _processes_mentioning(str(hung)), "killed, though it ignored SIGTERM"
+    assert not processes_mentioning(str(hung)), "killed, though it ignored SIGTERM"
     assert not list(tmp_path.glob("output*"))
 
 
@@ -688,18 +688,6 @@ async def test_the_quick_start_renders_the_sample_draft_with_a_local_agent(tmp_p
 
 def _white_pixels(frame) -> int:
     return sum(1 for pixel in frame.pixels(*CAPTION_BOX) if min(pixel) > 200)
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_the_docs_feature_table_is_the_renderers_own():

@@ -94,3 +94,17 @@ class ServiceProcess:
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would."""
         self.stop(signal.SIGKILL)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """The pids of this machine's processes whose command line holds `text` (a job's work
+    folder, say: what is still running for it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

@@ -170,10 +170,11 @@ class _Composer:
         return picture.filter("format", "yuv420p")
 
     def overlay(self, picture: Stream, layer: VisualLayer) -> Stream:
+        whole = _on_frames(layer, self.fps, (0, _frame(self.timeline.duration, self.fps) + 1))
         layer = _on_frames(layer, self.fps, self.window)
         if layer is None:
             return picture
-        stream = self.layer(layer)
+        stream = self.layer(layer, whole or layer)
         if layer.wipe is not None and not layer.wipe.across_layer:
             stream = self.wiped(stream, layer, layer.wipe)
             x, y = "0", "0"
@@ -181,10 +182,13 @@ class _Composer:
             x, y = f"{expression(layer.x)}-w/2", f"{expression(layer.y)}-h/2"
         return self.graph.filter("overlay", picture, stream, x=x, y=y, eof_action="pass", format="auto")
 
-    def layer(self, layer: VisualLayer) -> Stream:
+    def layer(self, layer: VisualLayer, whole: VisualLayer) -> Stream:
+        """The layer's frames in this window; `whole` is all of it (its largest size is taken
+        over all its frames, so every window draws it at the same sizes)."""
         frames = max(1, round((layer.end - layer.start) * self.fps))
         sample = _frame_times(layer.start, frames, self.fps)
-        scale_x, scale_y = _extent(layer.scale_x, sample), _extent(layer.scale_y, sample)
+        every = _frame_times(whole.start, max(1, round((whole.end - whole.start) * self.fps)), self.fps)
+        scale_x, scale_y = _extent(layer.scale_x, every), _extent(layer.scale_y, every)
         static_scale = layer.scale_x.constant is not None and layer.scale_y.constant is not None
         # The largest size the layer reaches, with one factor on both sides if it must be capped.
         cap = min(1.0, MAX_LAYER_SIDE / max(layer.width * scale_x, 1), MAX_LAYER_SIDE / max(layer.height * scale_y, 1))
@@ -215,7 +219,8 @@ class _Composer:
             stream = self.rotated(stream, rotation, width, height)  # a photo is turned once, before its loop
         if photo:
             stream = stream.filter("loop", loop=frames - 1, size=1, start=0)
-        stream = stream.filter("setpts", f"N/({number(self.fps)}*TB)+{number(layer.start)}/TB")
+        # Microsecond timestamps: a photo's own time base (1/25) would round them off the frame grid.
+        stream = stream.filter("settb", "AVTB").filter("setpts", f"N/({number(self.fps)}*TB)+{number(layer.start)}/TB")
         if alpha is None:
             stream = self.alpha_over_time(stream, layer.alpha, sample)
         if any(v.constant != 0.0 for v in (layer.brightness, layer.contrast, layer.saturation)):
@@ -226,9 +231,10 @@ class _Composer:
             stream = self.revealed(stream, layer, layer.wipe, width, height)
         if not static_scale:
             # Scale relative to the largest size the layer reaches, whole even pixels per frame.
-            fx = f"({expression(layer.scale_x)})/{number(scale_x)}"
-            fy = f"({expression(layer.scale_y)})/{number(scale_y)}"
-            stream = stream.filter("scale", w=f"max(2,trunc(iw*abs({fx})/2)*2)", h=f"max(2,trunc(ih*abs({fy})/2)*2)",
+            # Each frame's size from the layer's own (not the even-rounded largest): scale 1 covers exactly.
+            fx = f"{number(layer.width * cap)}*abs({expression(layer.scale_x)})"
+            fy = f"{number(layer.height * cap)}*abs({expression(layer.scale_y)})"
+            stream = stream.filter("scale", w=f"max(2,round({fx}/2)*2)", h=f"max(2,round({fy}/2)*2)",
                                    eval="frame", flags="bilinear")  # shrinking by at most the zoom: bilinear is enough
             if turned:  # turned after it is stretched, in a box of fixed size (rotate needs one)
                 stream = stream.filter("pad", w=width, h=height, x="(ow-iw)/2", y="(oh-ih)/2", color="black@0",

@@ -93,9 +93,17 @@ async def together(awaitables: Iterable[Awaitable[T]]) -> list[T]:
         return await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:
-            task.cancel()
+            if not task.done() and not task.cancelling():  # a second cancel would cut its clean-up short
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def _finish(task: asyncio.Future) -> None:
+    """Wait for `task` to end even if cancelled again meanwhile (stopping ffmpeg must finish)."""
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # its own failure is the caller's to see
+            await asyncio.shield(task)
 
 
 async def _ignore(position_us: int) -> None:
@@ -139,8 +147,9 @@ async def _run(ffmpeg: str, plan: RenderPlan, work_dir: Path, follow: Callable[[
     try:
         process = await asyncio.shield(spawn)
     except asyncio.CancelledError:  # cancelled while it was starting: it may have started all the same
-        with contextlib.suppress(OSError):
-            await stop_process_group(await spawn, kill_grace_seconds)
+        await _finish(spawn)
+        if not spawn.exception():
+            await _finish(asyncio.ensure_future(stop_process_group(spawn.result(), kill_grace_seconds)))
         raise
     run = _Run(process, follow)
     watchdog = asyncio.create_task(run.stop_if_stalled(stall_seconds, kill_grace_seconds))
@@ -148,7 +157,7 @@ async def _run(ffmpeg: str, plan: RenderPlan, work_dir: Path, follow: Callable[[
         await asyncio.gather(run.follow_progress(), run.collect_errors())
         returncode = await process.wait()
     except BaseException:  # cancelled, or its output could not be followed: ffmpeg must not outlive the job
-        await stop_process_group(process, kill_grace_seconds)
+        await _finish(asyncio.ensure_future(stop_process_group(process, kill_grace_seconds)))
         raise
     finally:
         watchdog.cancel()
