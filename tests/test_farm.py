@@ -36,25 +36,30 @@ async def test_twenty_drafts_through_four_agents(farm: Farm):
     drafts = [draft(f"e2e-{n}") for n in range(20)]
     for url in drafts:
         await farm.submit(service, url)
-    # After the submits, so that polling starts before any job does. Each stage lasts a
+    # Polling runs from before the first agent starts, so it sees every job from its claim:
+    # starting an agent can take longer than a stage on a loaded machine. Each stage lasts a
     # second: a round of 20 polls took over half a second on a loaded CI machine, and a
     # client that polls slower than the stages change cannot see each one.
+    seen: dict[str, list[tuple[str, int, str]]] = {url: [] for url in drafts}
+
+    async def poll_until_done() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            bodies = await asyncio.gather(*(farm.status(service, url) for url in drafts))
+            for url, body in zip(drafts, bodies):
+                snapshot = (body["status"], body["progress"], body["stage"])
+                if not seen[url] or seen[url][-1] != snapshot:
+                    seen[url].append(snapshot)
+            if all(body["status"] in ("completed", "failed") for body in bodies):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(farm.logs())
+
+    polling = asyncio.create_task(poll_until_done())
+    await asyncio.sleep(0)  # its first round is under way before any agent claims
     for n in range(4):
         await farm.start_agent(f"agent-{n}", service, stage_seconds=1.0)
-
-    seen: dict[str, list[tuple[str, int, str]]] = {url: [] for url in drafts}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        bodies = await asyncio.gather(*(farm.status(service, url) for url in drafts))
-        for url, body in zip(drafts, bodies):
-            snapshot = (body["status"], body["progress"], body["stage"])
-            if not seen[url] or seen[url][-1] != snapshot:
-                seen[url].append(snapshot)
-        if all(body["status"] in ("completed", "failed") for body in bodies):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(farm.logs())
+    await polling
 
     for url in drafts:
         statuses = [status for status, _, _ in seen[url]]
