@@ -451,7 +451,8 @@ def _extent(value: Expr, times: list[float]) -> float:
 
 
 def _even(pixels: float) -> int:
-    return max(2, int(round(pixels / 2)) * 2)
+    """Whole even pixels, halves rounded up as ffmpeg's round() does (Python's rounds to even)."""
+    return max(2, math.floor(pixels / 2 + 0.5) * 2)
 
 
 def _between(start: float, end: float) -> str:
