@@ -119,10 +119,6 @@ class Graph:
         self.nodes.append(node)
         return Stream(self, node, 0, kind=kind)
 
-    def outputs_of(self, stream: Stream, count: int) -> list[Stream]:
-        """All output pads of a multi-output node (given its first)."""
-        return [Stream(self, stream.node, pad, kind=stream.kind) for pad in range(count)]
-
     def instance_name(self, prefix: str) -> str:
         """A filter instance name no other filter in this graph has."""
         number_ = self._instances.get(prefix, 0)
