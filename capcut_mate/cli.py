@@ -44,6 +44,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit("capcut-mate serve: --workers needs a fixed port, not 0")
     # Before the database starts: a port taken or a data folder unusable stops us at once.
     check_data_dir(settings.data_dir)
+    if settings.video_store_location is None and settings.video_dir is not None:
+        check_data_dir(settings.video_dir, what="video folder", setting="CAPCUT_MATE_VIDEO_DIR")
     check_port_free(settings.host, settings.port)
     plan = None
     if args.local_agents:
@@ -179,9 +181,14 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
 
     async def prune(store):
         from capcut_mate.server.maintenance import prune
-        from capcut_mate.server.video_store import LocalVideoStore
+        from capcut_mate.server.video_store import open_video_store
 
-        return await prune(store, cutoff, LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes))
+        videos = open_video_store(settings)
+        await videos.start()
+        try:
+            return await prune(store, cutoff, videos)
+        finally:
+            await videos.close()
 
     result = _with_store(settings, prune)
     dropped = ", ".join(result.partitions_dropped) or "none"

@@ -5,11 +5,16 @@ Every field here is listed in the README's settings table; keep the two in step.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# s3://BUCKET[/PREFIX]; bucket names as S3 and its look-alikes allow them.
+_S3_LOCATION = re.compile(r"^s3://(?P<bucket>[A-Za-z0-9][A-Za-z0-9._-]{1,62})(?:/(?P<prefix>.*))?$")
 
 
 def default_data_dir() -> Path:
@@ -38,6 +43,25 @@ class Settings(BaseSettings):
     )
     max_video_bytes: int = Field(
         default=4 * 1024**3, gt=0, description="Largest video an agent may upload."
+    )
+    video_store: str = Field(
+        default="local",
+        description="Where videos are kept: local (the video folder) or s3://BUCKET[/PREFIX].",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 API endpoint for non-AWS stores (R2, MinIO, COS, OSS, TOS)."
+    )
+    s3_region: str | None = Field(default=None, description="S3 region; unset: the AWS chain's default.")
+    s3_public_url: str | None = Field(
+        default=None,
+        description="Public or CDN base URL of the bucket; video_url is then it plus the object key.",
+    )
+    s3_url_seconds: int = Field(
+        default=7 * 86400, ge=1, le=7 * 86400,
+        description="Without a public URL, video_url is a presigned GET valid this long (S3 allows 7 days).",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="Bucket in the path or in the host name (Aliyun OSS needs virtual)."
     )
 
     lease_seconds: int = Field(default=30, ge=1, le=3600, description="Lease an agent gets per claim.")
@@ -98,6 +122,23 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("video_store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        value = value.strip()
+        if value != "local" and not _S3_LOCATION.match(value):
+            raise ValueError("must be local or s3://BUCKET[/PREFIX]")
+        return value
+
+    @property
+    def video_store_location(self) -> tuple[str, str] | None:
+        """(bucket, key prefix ending in / or empty) of an S3 store; None for the local folder."""
+        match = _S3_LOCATION.match(self.video_store)
+        if match is None:
+            return None
+        prefix = (match["prefix"] or "").strip("/")
+        return match["bucket"], prefix + "/" if prefix else ""
 
     @property
     def api_keys(self) -> list[str]:

@@ -24,20 +24,21 @@ class StartupError(Exception):
     """A mistake in the setup, not a bug: its message is the whole story."""
 
 
-def check_data_dir(path: Path) -> None:
-    """The data folder exists (or can be made), is a folder, and takes files."""
-    change = "set CAPCUT_MATE_DATA_DIR to a folder you can write"
+def check_data_dir(path: Path, *, what: str = "data folder", setting: str = "CAPCUT_MATE_DATA_DIR") -> None:
+    """The data folder (or another the service writes) exists or can be made, is a folder,
+    and takes files."""
+    change = f"set {setting} to a folder you can write"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise StartupError(f"data folder {path} is not a folder (it, or one above it, is a file): {change}") from None
+        raise StartupError(f"{what} {path} is not a folder (it, or one above it, is a file): {change}") from None
     except OSError as error:
-        raise StartupError(f"cannot create the data folder {path} ({error.strerror}): {change}") from None
+        raise StartupError(f"cannot create the {what} {path} ({error.strerror}): {change}") from None
     try:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:
-        raise StartupError(f"cannot write in the data folder {path} ({error.strerror}): {change}") from None
+        raise StartupError(f"cannot write in the {what} {path} ({error.strerror}): {change}") from None
 
 
 def listen_error(error: OSError, host: str, port: int) -> StartupError:

@@ -14,6 +14,7 @@ from capcut_mate.server.app import create_app
 from capcut_mate.settings import Settings
 from support.farm import Farm
 from support.postgres import postgres_server, throwaway_database
+from support.s3 import CREDENTIALS, Bucket, moto_server, new_bucket
 
 # Tables that hold the schema's own definitions rather than data.
 DEFINITION_TABLES = ("alembic_version", "job_status_transitions")
@@ -92,3 +93,21 @@ async def farm(tmp_path: Path, database_url: str, store: Store) -> AsyncIterator
     farm = Farm(tmp_path, database_url, store)
     yield farm
     await farm.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> Iterator[str]:
+    """moto's S3 server, one process for the session."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+async def bucket(s3_endpoint: str, monkeypatch) -> AsyncIterator[Bucket]:
+    """A new bucket on the S3 server, and its credentials in this process's environment
+    (which child processes inherit)."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    async with new_bucket(s3_endpoint) as made:
+        yield made

@@ -25,34 +25,26 @@ from capcut_mate.server.app import create_app
 from capcut_mate.server.app_keys import VIDEO_STORE
 from capcut_mate.server.connections import ServiceRunner
 from capcut_mate.server.maintenance import maintain_once
-from support.agents import ProtocolAgent, register_agent
+from capcut_mate.server.video_store import open_video_store
+from support.agents import ProtocolAgent, register_agent, until
+from support.clients import draft_status, submit_draft
+from support.drive import finished_days_ago
 from support.processes import free_port
 
 DRAFT = "https://drafts.example.com/get_draft?draft_id=round-two"
 
 
 async def submit(client, draft_url: str = DRAFT) -> dict:
-    response = await client.post("/v1/gen_video", json={"draft_url": draft_url})
-    assert response.status == 200, await response.text()
-    return await response.json()
+    return await submit_draft(client, draft_url)
 
 
 async def status_of(client, draft_url: str = DRAFT) -> dict:
-    return await (await client.post("/v1/gen_video_status", json={"draft_url": draft_url})).json()
+    return await draft_status(client, draft_url)
 
 
 def video(job: ExportJob) -> ExportResult:
     job.output_path.write_bytes(b"\x00\x00\x00\x18ftypmp42 a video")
     return ExportResult(video_path=job.output_path)
-
-
-async def until(predicate, seconds: float = 10.0, what: str = "the condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := await predicate():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 class Agent:
@@ -351,12 +343,7 @@ async def test_retention_removes_the_stored_videos_of_the_jobs_it_prunes(client,
     name = body["video_url"].rsplit("/", 1)[1]
     kept = await submit(client, "https://drafts.example.com/get_draft?draft_id=kept")  # another, recent job
     assert (await client.get(f"/videos/{name}")).status == 200
-    await store.pool.execute("ALTER TABLE capcut_mate.video_jobs DISABLE TRIGGER USER")
-    try:
-        await store.pool.execute("UPDATE capcut_mate.video_jobs SET completed_at = now() - interval '40 days'"
-                                 " WHERE id = $1", job["id"])
-    finally:
-        await store.pool.execute("ALTER TABLE capcut_mate.video_jobs ENABLE TRIGGER USER")
+    await finished_days_ago(store, job["id"], 40)
     result = await maintain_once(store, 30, client.server.app[VIDEO_STORE])
     assert result.jobs_deleted == 1
     assert not (settings.videos_path / name).exists()
@@ -385,7 +372,7 @@ async def test_a_second_process_starting_on_the_same_video_folder_keeps_uploads_
     stale.write_bytes(b"left over")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
 
-    create_app(settings, settings.database_url)  # a second service process starts on the same folder
+    await open_video_store(settings).start()  # a second service process starts on the same folder
 
     writer.write(body[600_000:])
     await writer.drain()

@@ -216,3 +216,12 @@ def test_every_document_the_docs_name_is_in_the_repository(document: Path):
     missing = [path for pair in named for path in pair
                if path and not (document.parent / path).exists() and not (ROOT / path).exists()]
     assert not missing, f"{document.name} names documents a clone does not have: {missing}"
+
+
+def test_every_setting_is_in_the_readmes_settings_table():
+    from capcut_mate.settings import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `CAPCUT_MATE_(\w+)` \|", table, flags=re.MULTILINE))
+    assert {name.upper() for name in Settings.model_fields} == listed

@@ -6,31 +6,16 @@ import asyncio
 
 import pytest
 from alembic import command
-from prometheus_client.parser import text_string_to_metric_families
 
 from capcut_mate.database.migrations import alembic_config, upgrade_to_head
 from capcut_mate.server.app import create_app
 from capcut_mate.settings import Settings
 from support.agents import ProtocolAgent, register_agent
+from support.metrics import scrape, value
 from support.postgres import throwaway_database
 from support.tcp_proxy import TcpProxy
 
 DRAFT = "https://drafts.example.com/get_draft?draft_id=metrics"
-
-
-async def scrape(client) -> dict[tuple[str, tuple], float]:
-    response = await client.get("/metrics")
-    assert response.status == 200
-    assert response.content_type == "text/plain"
-    samples = {}
-    for family in text_string_to_metric_families(await response.text()):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def value(samples, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 async def test_metrics_move_when_jobs_move(client, store, settings):

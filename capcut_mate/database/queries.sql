@@ -307,6 +307,14 @@ SELECT EXISTS (
     SELECT FROM video_jobs WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
 );
 
+-- name: live_attempts idempotent
+-- Of these (job id, attempt) pairs ($1, $2 side by side), those still processing: only their
+-- uploads can still become a job's video.
+SELECT j.id, j.attempt
+FROM video_jobs AS j
+JOIN unnest($1::bigint[], $2::integer[]) AS p(id, attempt) ON j.id = p.id AND j.attempt = p.attempt
+WHERE j.status = 'processing';
+
 -- name: find_operator_by_token_id idempotent
 SELECT id, name, token_hash, revoked_at IS NOT NULL AS revoked
 FROM operators

@@ -400,6 +400,14 @@ class Store:
     async def holds_lease(self, job_id: int, attempt: int, agent: str) -> bool:
         return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent)
 
+    async def live_attempts(self, attempts: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Of these (job id, attempt) pairs, those still processing."""
+        if not attempts:
+            return set()
+        records = await self._fetch(QUERIES["live_attempts"], [job for job, _ in attempts],
+                                    [attempt for _, attempt in attempts])
+        return {(record["id"], record["attempt"]) for record in records}
+
     # --- agents -------------------------------------------------------------------------
 
     async def add_agent(

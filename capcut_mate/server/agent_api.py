@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 from aiohttp import web
@@ -27,6 +28,9 @@ from capcut_mate.server.auth import AGENT, require_agent
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import job_id_param, model_response, parse_body, parse_query
 from capcut_mate.server.observability import METRICS
+from capcut_mate.server.video_store import stored_name_in
+
+log = logging.getLogger("capcut_mate.server.agent_api")
 
 JOB_ROUTE = r"/jobs/{job_id:\d+}"
 
@@ -91,22 +95,47 @@ async def upload_video(request: web.Request) -> web.Response:
     job_id, attempt = job_id_param(request), parse_query(request, VideoUploadQuery).attempt
     agent, store, videos = request[AGENT], request.config_dict[STORE], request.config_dict[VIDEO_STORE]
     await store.fenced_job(job_id, attempt, agent.name)  # 404 / 409 before reading a byte
-    name = await videos.save(job_id, attempt, request.content)
+    metrics = request.config_dict[METRICS]
+    try:
+        stored = await videos.save(job_id, attempt, request.content)
+    except ServiceError:
+        metrics.video_uploads.labels(videos.kind, "failed").inc()
+        raise
     if not await store.holds_lease(job_id, attempt, agent.name):  # lost while uploading
-        videos.delete(name)
+        await videos.delete(stored.name)
+        metrics.video_uploads.labels(videos.kind, "lease_lost").inc()
         raise ServiceError(Errors.LEASE_LOST)
+    metrics.video_uploads.labels(videos.kind, "stored").inc()
+    metrics.video_upload_bytes.labels(videos.kind).inc(stored.size)
     base_url = request.config_dict[SETTINGS].public_url or str(request.url.origin())
-    return model_response(VideoUploadResponse(video_url=videos.url_for(base_url, name)))
+    return model_response(VideoUploadResponse(video_url=await videos.url_for(base_url, stored.name)))
 
 
 async def complete(request: web.Request) -> web.Response:
     body = await parse_body(request, CompleteRequest)
     store, job_id = request.config_dict[STORE], job_id_param(request)
-    outcome = await store.complete(job_id, body.attempt, request[AGENT].name, video_url=body.video_url)
+    try:
+        outcome = await store.complete(job_id, body.attempt, request[AGENT].name, video_url=body.video_url)
+    except ServiceError as error:
+        if error.kind is Errors.LEASE_LOST:  # the attempt is over: its video is nobody's
+            await _discard_video(request, job_id, body.attempt, body.video_url)
+        raise
+    if outcome.status is JobStatus.FAILED and not outcome.repeat:  # a cancel won over the video
+        await _discard_video(request, job_id, body.attempt, body.video_url)
     if outcome.status is JobStatus.COMPLETED and not outcome.repeat:
         durations = await store.stage_durations_of_attempt(job_id, body.attempt)
         request.config_dict[METRICS].observe_stages(durations)
     return model_response(CompleteResponse(status=outcome.status))
+
+
+async def _discard_video(request: web.Request, job_id: int, attempt: int, video_url: str) -> None:
+    """Remove the video this attempt uploaded to the store, if the URL names one."""
+    if stored_name_in(video_url, job_id, attempt) is None:
+        return
+    try:
+        await request.config_dict[VIDEO_STORE].delete_videos_of([(job_id, video_url)])
+    except ServiceError as error:  # the agent's answer is about its attempt, not the store
+        log.warning("job %s attempt %s: its video stays in the store: %s", job_id, attempt, error.details)
 
 
 async def fail(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from capcut_mate.server.lease_reaper import run_lease_reaper
 from capcut_mate.server.maintenance import run_maintenance
 from capcut_mate.server.observability import METRICS, ServiceMetrics, count_requests
 from capcut_mate.server.openapi import build_document
-from capcut_mate.server.video_store import LocalVideoStore
+from capcut_mate.server.video_store import open_video_store
 from capcut_mate.settings import Settings
 
 ENDPOINTS = [client_api.GROUP, agent_api.GROUP, operations_api.GROUP, observability.GROUP, pages.GROUP,
@@ -42,9 +42,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         settings.api_keys, rate=settings.client_rate_limit, burst=settings.client_rate_burst,
         trust_forwarded_for=settings.trust_forwarded_for,
     )
-    app[VIDEO_STORE] = LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes,
-                                       read_timeout=settings.body_timeout_seconds)
-    app[VIDEO_STORE].prepare()
+    app[VIDEO_STORE] = open_video_store(settings)
     app.on_response_prepare.append(stamp_request_id)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -56,6 +54,11 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         )
         yield
         await app[STORE].close()
+
+    async def video_store(app: web.Application) -> AsyncIterator[None]:
+        await app[VIDEO_STORE].start()
+        yield
+        await app[VIDEO_STORE].close()
 
     async def claim_wakeups(app: web.Application) -> AsyncIterator[None]:
         app[WAKEUPS] = ClaimWakeups(dsn, poll_seconds=settings.claim_poll_seconds)
@@ -80,7 +83,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         # Long-polling claims answer at once on shutdown instead of holding it up.
         app[WAKEUPS].release_waiters()
 
-    app.cleanup_ctx.extend([database, claim_wakeups, background_work])
+    app.cleanup_ctx.extend([database, video_store, claim_wakeups, background_work])
     app.on_shutdown.append(release_waiting_claims)
     for group in ENDPOINTS:
         group.mount(app, MAX_BODY_BYTES)

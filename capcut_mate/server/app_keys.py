@@ -5,11 +5,11 @@ from aiohttp import web
 
 from capcut_mate.database.store import Store
 from capcut_mate.server.claim_wakeups import ClaimWakeups
-from capcut_mate.server.video_store import LocalVideoStore
+from capcut_mate.server.video_store import VideoStore
 from capcut_mate.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 WAKEUPS = web.AppKey("wakeups", ClaimWakeups)
-VIDEO_STORE = web.AppKey("video_store", LocalVideoStore)
+VIDEO_STORE = web.AppKey("video_store", VideoStore)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)

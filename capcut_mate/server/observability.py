@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from capcut_mate.database.errors import is_database_error
 from capcut_mate.database.migrations import head_revision
 from capcut_mate.protocol.jobs import stage_for
-from capcut_mate.server.app_keys import STORE
+from capcut_mate.server.app_keys import STORE, VIDEO_STORE
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import Handler, model_response
 
@@ -43,6 +43,11 @@ class ServiceMetrics:
         self.retries = Counter(
             "capcut_mate_retries_total", "Retryable failures sent back to the queue.", registry=r)
         self.cancels = Counter("capcut_mate_cancels_total", "Cancel requests that took effect.", registry=r)
+        self.video_uploads = Counter(
+            "capcut_mate_video_uploads_total", "Video uploads by store and outcome (stored, failed, lease_lost).",
+            ["store", "outcome"], registry=r)
+        self.video_upload_bytes = Counter(
+            "capcut_mate_video_upload_bytes_total", "Bytes of stored videos by store.", ["store"], registry=r)
         self.requests = Counter(
             "capcut_mate_http_requests_total", "HTTP requests by route and status code.",
             ["route", "method", "code"], registry=r)
@@ -94,6 +99,7 @@ class Health(BaseModel):
     status: str
     database: str | None = None
     schema_revision: str | None = None
+    video_store: str | None = None  # "ok", or why the store cannot take a video
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -107,8 +113,10 @@ async def readyz(request: web.Request) -> web.Response:
         if not is_database_error(error):
             raise
         return model_response(Health(status="unavailable", database="unreachable"), status=503, exclude_none=True)
-    ready = revision == head_revision()
-    body = Health(status="ok" if ready else "unavailable", database="reachable", schema_revision=revision)
+    store_trouble = await request.config_dict[VIDEO_STORE].check()
+    ready = revision == head_revision() and store_trouble is None
+    body = Health(status="ok" if ready else "unavailable", database="reachable", schema_revision=revision,
+                  video_store=store_trouble or "ok")
     return model_response(body, status=200 if ready else 503)
 
 
@@ -119,7 +127,8 @@ GROUP = EndpointGroup(
         Endpoint("GET", "/metrics", metrics_page, "Metrics in the Prometheus text format",
                  media_type=CONTENT_TYPE_LATEST.split(";")[0]),
         Endpoint("GET", "/healthz", healthz, "The process is up", response=Health),
-        Endpoint("GET", "/readyz", readyz, "The database is reachable and its schema at head (503 if not)",
+        Endpoint("GET", "/readyz", readyz,
+                 "The database is reachable, its schema at head and the video store writable (503 if not)",
                  response=Health),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from capcut_mate.database.store import Store
@@ -50,3 +52,13 @@ class ProtocolAgent:
     async def fail(self, job: dict, message: str = "导出草稿失败: test", retryable: bool = False) -> tuple[int, dict]:
         return await self.call("POST", f"/jobs/{job['id']}/fail",
                                {"attempt": job["attempt"], "error_message": message, "retryable": retryable})
+
+
+async def until(predicate, seconds: float = 10.0, what: str = "the condition"):
+    """The first true answer of the async `predicate`, polled until `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := await predicate():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {seconds} s")

@@ -44,3 +44,14 @@ async def drive(
     final = await store.get_job(job.id)
     assert final is not None and final.status is to
     return final
+
+
+async def finished_days_ago(store: Store, job_id: int, days: int) -> None:
+    """Move a finished job's end `days` into the past, as retention would find it then
+    (past the guard trigger, which keeps completed_at as the transition set it)."""
+    await store.pool.execute("ALTER TABLE capcut_mate.video_jobs DISABLE TRIGGER USER")
+    try:
+        await store.pool.execute("UPDATE capcut_mate.video_jobs SET completed_at = now() - make_interval(days => $2)"
+                                 " WHERE id = $1", job_id, days)
+    finally:
+        await store.pool.execute("ALTER TABLE capcut_mate.video_jobs ENABLE TRIGGER USER")

@@ -1,0 +1,128 @@
+"""The video store: where the MP4s agents upload are kept, and the URLs clients get for them.
+
+Two backends behind one interface, chosen by CAPCUT_MATE_VIDEO_STORE:
+
+- `local` (the default): a folder on the service host, served under /videos/ (`local.py`);
+- `s3://BUCKET[/PREFIX]`: any S3-compatible object store (AWS S3, R2, MinIO, COS, OSS,
+  TOS), shared by every service host (`s3.py`).
+
+Either way the agent's `PUT …/video` body is streamed into the store: agents never hold
+storage credentials, and the agent protocol is the same for both. Names are generated here
+(job, attempt, random suffix); nothing from the caller becomes part of a name, a path or
+a key. A video becomes visible only once whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from aiohttp import StreamReader, web
+
+from capcut_mate.protocol.errors import Errors, ServiceError
+from capcut_mate.settings import Settings
+
+# A stored video's name: <job>-<attempt>-<16 hex>.mp4, made by new_name and nothing else.
+STORED_NAME = re.compile(r"^(\d{1,18})-(\d{1,9})-[0-9a-f]{16}\.mp4$")
+# An upload still being written after this long belongs to a process that died mid-upload:
+# uploads read at least every body-timeout seconds, far less than this.
+STALE_UPLOAD_SECONDS = 3600.0
+# Of some (job id, attempt) pairs, those still processing (Store.live_attempts).
+LiveAttempts = Callable[[list[tuple[int, int]]], Awaitable[set[tuple[int, int]]]]
+
+
+@dataclass(frozen=True)
+class StoredVideo:
+    name: str
+    size: int  # bytes
+
+
+class VideoStore(Protocol):
+    kind: str  # "local" or "s3": the label of the store's metrics
+    max_bytes: int
+
+    @property
+    def location(self) -> str:
+        """Where the videos go, for logs: a folder or s3://bucket/prefix."""
+
+    async def start(self) -> None:
+        """Open what the store needs; clear uploads a dead process left behind."""
+
+    async def close(self) -> None: ...
+
+    async def save(self, job_id: int, attempt: int, body: StreamReader) -> StoredVideo:
+        """Stream the body into the store under a new name. Nothing is left behind when the
+        body breaks off, is too big or the store fails (ServiceError says which)."""
+
+    async def delete(self, name: str) -> None: ...
+
+    async def delete_videos_of(self, jobs: list[tuple[int, str]]) -> int:
+        """Remove the videos of these (job id, video_url) pairs that this store made for that
+        very job (see stored_name_in); answer how many went."""
+
+    async def url_for(self, base_url: str, name: str) -> str:
+        """The video_url clients get; `base_url` is the service's own public origin."""
+
+    async def response_for(self, name: str, base_url: str) -> web.StreamResponse:
+        """GET /videos/<name>: the video itself, or a redirect to where it is."""
+
+    async def sweep(self, live: LiveAttempts) -> None:
+        """Upkeep: remove unfinished uploads that no process can still finish."""
+
+    async def check(self) -> str | None:
+        """Readiness: None when the store is reachable and writable, else why not."""
+
+
+def new_name(job_id: int, attempt: int) -> str:
+    return f"{job_id}-{attempt}-{secrets.token_hex(8)}.mp4"
+
+
+def stored_name_in(url: str, job_id: int, attempt: int | None = None) -> str | None:
+    """The stored video named by the last segment of `url`'s path, if it was made for
+    `job_id` (and `attempt`): a URL pointing elsewhere, or at another job's video, names
+    nothing to remove."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    match = STORED_NAME.match(name)
+    if match is None or int(match.group(1)) != job_id:
+        return None
+    return name if attempt is None or int(match.group(2)) == attempt else None
+
+
+async def read_body(body: StreamReader, *, max_bytes: int, read_timeout: float) -> AsyncIterator[bytes]:
+    """The upload's bytes as they arrive, with the errors every store answers the same way:
+    a pause longer than `read_timeout`, a body that breaks off, one over `max_bytes`, an
+    empty one."""
+    size = 0
+    while True:
+        try:
+            chunk = await asyncio.wait_for(body.readany(), read_timeout)
+        except TimeoutError:
+            raise ServiceError(Errors.REQUEST_TIMEOUT, f"no video bytes for {read_timeout:g} s") from None
+        except (ConnectionResetError, web.RequestPayloadError):  # the agent hung up mid-upload
+            raise ServiceError(Errors.VALIDATION_FAILED, "the video body broke off") from None
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_bytes:
+            raise ServiceError(Errors.PAYLOAD_TOO_LARGE, f"videos are limited to {max_bytes} bytes")
+        yield chunk
+    if size == 0:
+        raise ServiceError(Errors.VALIDATION_FAILED, "the video body is empty")
+
+
+def open_video_store(settings: Settings) -> VideoStore:
+    """The store the settings name (not yet started)."""
+    location = settings.video_store_location
+    if location is None:
+        from capcut_mate.server.video_store.local import LocalVideoStore
+
+        return LocalVideoStore(settings.videos_path, max_bytes=settings.max_video_bytes,
+                               read_timeout=settings.body_timeout_seconds)
+    from capcut_mate.server.video_store.s3 import S3VideoStore
+
+    return S3VideoStore.from_settings(settings)
