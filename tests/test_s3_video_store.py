@@ -199,6 +199,17 @@ async def test_readyz_reports_the_bucket(s3_service, bucket):
     assert response.status == 503 and "cannot be reached" in body["video_store"], body
 
 
+async def test_readyz_says_when_the_service_has_no_credentials(s3_service, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    client = await s3_service()
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and "no S3 credentials" in body["video_store"], body
+
+
 def test_a_store_setting_that_is_neither_local_nor_s3_is_refused():
     with pytest.raises(ValueError, match=r"local or s3://BUCKET\[/PREFIX\]"):
         Settings(video_store="ftp://videos")

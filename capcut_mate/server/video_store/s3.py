@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 from aiobotocore.session import get_session
 from aiohttp import StreamReader, web
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.video_store import (
@@ -251,5 +251,8 @@ class S3VideoStore:
             if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 return f"the service may not write to the bucket ({where}: {code} {message})".rstrip()
             return f"the video store answered {code} ({where}: {message})"
+        if isinstance(error, NoCredentialsError):
+            return (f"the service has no S3 credentials ({where}): set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
         return f"the video store cannot be reached ({where}: {error})"
 
