@@ -184,8 +184,8 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
         from capcut_mate.server.video_store import open_video_store
 
         videos = open_video_store(settings)
-        await videos.start()
         try:
+            await videos.start()
             return await prune(store, cutoff, videos)
         finally:
             await videos.close()

@@ -42,6 +42,11 @@ ROUTES = [
     ("POST", "/claim", {"wait": 0}),
     ("POST", "/jobs/1/progress", {"attempt": 1, "progress": 20}),
     ("PUT", "/jobs/1/video?attempt=1", None),
+    ("POST", "/jobs/1/video/direct", {"attempt": 1, "size": 10}),
+    ("POST", "/jobs/1/video/direct/complete",
+     {"attempt": 1, "name": "1-1-0000000000000000.mp4", "upload_id": "u", "size": 1,
+      "parts": [{"number": 1, "etag": "e"}]}),
+    ("POST", "/jobs/1/video/direct/abort", {"attempt": 1, "name": "1-1-0000000000000000.mp4", "upload_id": "u"}),
     ("POST", "/jobs/1/complete", {"attempt": 1, "video_url": "https://v.example.com/a.mp4"}),
     ("POST", "/jobs/1/fail", {"attempt": 1, "error_message": "x"}),
 ]

@@ -9,7 +9,10 @@ import re
 
 import aiohttp
 import pytest
+from botocore.exceptions import ClientError
 
+from capcut_mate.agent import service_client
+from capcut_mate.agent.service_client import ServiceClient
 from capcut_mate.server.app_keys import VIDEO_STORE
 from capcut_mate.server.maintenance import maintain_once
 from capcut_mate.server.video_store.s3 import PART_BYTES
@@ -76,9 +79,13 @@ async def test_a_video_streams_into_the_bucket_and_its_url_downloads(s3_service,
     assert redirect.status == 302 and "X-Amz-Signature=" in redirect.headers["Location"]
     assert await download(redirect.headers["Location"]) == (200, BIG_VIDEO)
 
+    head = await client.head(f"/videos/{name}", allow_redirects=False)
+    assert head.status == 200 and head.headers["Content-Length"] == str(len(BIG_VIDEO))
+    assert (await client.get(f"/videos/{job['id']}-1-{'0' * 16}.mp4", allow_redirects=False)).status == 404
+
     metrics = await scrape(client)
-    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", outcome="stored") == 1
-    assert value(metrics, "capcut_mate_video_upload_bytes_total", store="s3") == len(BIG_VIDEO)
+    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", via="service", outcome="stored") == 1
+    assert value(metrics, "capcut_mate_video_upload_bytes_total", store="s3", via="service") == len(BIG_VIDEO)
 
 
 async def test_a_public_base_url_makes_plain_video_urls(s3_service, store, bucket):
@@ -107,7 +114,7 @@ async def test_an_upload_cut_off_halfway_leaves_no_parts_behind(s3_service, stor
     assert await bucket.keys() == []
     assert (await status_of(client))["status"] == "processing"
     metrics = await scrape(client)
-    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", outcome="failed") == 1
+    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", via="service", outcome="failed") == 1
 
 
 async def _uploads_with_parts(bucket: Bucket):
@@ -150,6 +157,17 @@ async def test_a_video_of_an_attempt_that_is_over_is_deleted(s3_service, store, 
     assert await bucket.keys() == []
 
 
+async def test_another_agent_cannot_remove_a_finished_jobs_video(s3_service, store, bucket):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "owner")
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"the video")
+    assert await agent.complete(job, body["video_url"]) == (200, {"status": "completed"})
+    intruder = ProtocolAgent(client, await register_agent(store, "intruder"), "intruder")
+    status, answer = await intruder.complete(job, body["video_url"])
+    assert status == 409 and answer["error"]["code"] == "LEASE_LOST"
+    assert await download((await status_of(client))["video_url"]) == (200, b"the video")
+
+
 async def test_retention_deletes_the_objects_of_pruned_jobs(s3_service, store, bucket):
     client = await s3_service()
     agent, job = await claimed(client, store, "pruned")
@@ -170,12 +188,33 @@ async def test_retention_deletes_the_objects_of_pruned_jobs(s3_service, store, b
     assert await download(kept["video_url"]) == (200, b"a new video")
 
 
+async def test_retention_removes_objects_one_by_one_where_the_store_refuses_batch_deletes(
+        s3_service, store, bucket, monkeypatch):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "old-minio")
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"an old video")
+    assert await agent.complete(job, body["video_url"]) == (200, {"status": "completed"})
+    videos = client.server.app[VIDEO_STORE]
+
+    async def refused(**_params):
+        raise ClientError({"Error": {"Code": "MissingContentMD5", "Message": "Missing required header"}},
+                          "DeleteObjects")
+
+    monkeypatch.setattr(videos._client, "delete_objects", refused)
+    await finished_days_ago(store, job["id"], 40)
+    result = await maintain_once(store, 30, videos)
+    assert result.jobs_deleted == 1 and await bucket.keys() == []
+
+
 async def test_upkeep_aborts_the_uploads_no_attempt_can_finish(s3_service, store, bucket):
     client = await s3_service()
     agent, job = await claimed(client, store, "sweeper")
+    done_agent, done = await claimed(client, store, "done", "https://drafts.example.com/get_draft?draft_id=done")
+    assert (await done_agent.complete(done))[0] == 200
     live = f"videos/{job['id']}-1-{'a' * 16}.mp4"  # its attempt still runs: it may still finish
-    dead = f"videos/{job['id'] + 1000}-1-{'b' * 16}.mp4"  # no such attempt runs
-    for key in (live, dead):
+    finished = f"videos/{done['id']}-1-{'b' * 16}.mp4"  # its attempt completed without it
+    unknown = f"videos/{job['id'] + 1000}-1-{'c' * 16}.mp4"  # no such job
+    for key in (live, finished, unknown):
         await bucket.client.create_multipart_upload(Bucket=bucket.name, Key=key)
     await maintain_once(store, 0, client.server.app[VIDEO_STORE])
     assert [upload["key"] for upload in await bucket.unfinished_uploads()] == [live]
@@ -210,6 +249,132 @@ async def test_readyz_says_when_the_service_has_no_credentials(s3_service, monke
     assert response.status == 503 and "no S3 credentials" in body["video_store"], body
 
 
+# --- direct uploads: the agent sends the bytes to the bucket itself -------------------------
+
+
+def agent_client(client, token: str) -> ServiceClient:
+    return ServiceClient(str(client.make_url("/")), token)
+
+
+async def test_an_agent_uploads_straight_to_the_bucket(s3_service, store, bucket, tmp_path):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "direct")
+    video = tmp_path / "out.mp4"
+    video.write_bytes(BIG_VIDEO)
+    service = agent_client(client, agent.headers["Authorization"].split()[1])
+    try:
+        answer = await service.upload_video(job["id"], 1, video, keep_trying=lambda: True)
+    finally:
+        await service.close()
+    (key,) = await bucket.keys()
+    assert key.startswith(f"videos/{job['id']}-1-") and await bucket.unfinished_uploads() == []
+    assert await agent.complete(job, answer.video_url) == (200, {"status": "completed"})
+    assert await download((await status_of(client))["video_url"]) == (200, BIG_VIDEO)
+
+    metrics = await scrape(client)
+    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", via="direct", outcome="stored") == 1
+    assert value(metrics, "capcut_mate_video_upload_bytes_total", store="s3", via="direct") == len(BIG_VIDEO)
+    put_route = "/agent/v1/jobs/{job_id}/video"
+    assert value(metrics, "capcut_mate_http_requests_total", route=put_route, method="PUT", code="200") == 0
+
+
+async def _begin(agent: ProtocolAgent, job: dict, size: int) -> dict:
+    status, target = await agent.call("POST", f"/jobs/{job['id']}/video/direct", {"attempt": 1, "size": size})
+    assert status == 200, target
+    return target
+
+
+async def _put_parts(target: dict, data: bytes) -> list[dict]:
+    parts = []
+    async with aiohttp.ClientSession() as http:
+        for part in target["parts"]:
+            chunk = data[part["offset"]:part["offset"] + part["size"]]
+            async with http.put(part["url"], data=chunk) as response:
+                assert response.status == 200
+                parts.append({"number": part["number"], "etag": response.headers["ETag"]})
+    return parts
+
+
+async def test_a_direct_upload_whose_parts_do_not_add_up_leaves_nothing(s3_service, store, bucket):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "short")
+    target = await _begin(agent, job, len(BIG_VIDEO))
+    assert [part["size"] for part in target["parts"]] == [PART_BYTES, PART_BYTES, len(BIG_VIDEO) - 2 * PART_BYTES]
+    parts = await _put_parts(target, BIG_VIDEO)
+    done = {"attempt": 1, "name": target["name"], "upload_id": target["upload_id"], "parts": parts[:2],
+            "size": len(BIG_VIDEO)}
+    status, body = await agent.call("POST", f"/jobs/{job['id']}/video/direct/complete", done)
+    assert status == 400 and "not the video announced" in body["error"]["details"], body
+    assert await bucket.keys() == [] and await bucket.unfinished_uploads() == []
+
+
+async def test_a_direct_upload_names_only_its_own_attempts_video(s3_service, store, bucket):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "steering")
+    target = await _begin(agent, job, 100)
+    parts = await _put_parts(target, b"v" * 100)
+    for name, answer in ((f"{job['id'] + 1}-1-{'0' * 16}.mp4", 404), (f"{job['id']}-2-{'0' * 16}.mp4", 404),
+                         ("../../etc/passwd", 400)):
+        done = {"attempt": 1, "name": name, "upload_id": target["upload_id"], "parts": parts, "size": 100}
+        status, body = await agent.call("POST", f"/jobs/{job['id']}/video/direct/complete", done)
+        assert status == answer, (name, body)
+    assert await bucket.keys() == []
+
+
+async def test_a_direct_upload_of_an_attempt_that_is_over_is_aborted(s3_service, store, bucket):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "late")
+    target = await _begin(agent, job, 1000)
+    parts = await _put_parts(target, b"x" * 1000)
+    assert (await client.post("/v1/cancel_video", json={"draft_url": DRAFT})).status == 200
+    await store.pool.execute("UPDATE capcut_mate.video_jobs SET lease_expires_at = now() - interval '1 second'"
+                             " WHERE id = $1", job["id"])
+    await store.expire_leases()
+    done = {"attempt": 1, "name": target["name"], "upload_id": target["upload_id"], "parts": parts, "size": 1000}
+    status, body = await agent.call("POST", f"/jobs/{job['id']}/video/direct/complete", done)
+    assert status == 409 and body["error"]["code"] == "LEASE_LOST", body
+    assert await bucket.keys() == [] and await bucket.unfinished_uploads() == []
+
+
+async def test_an_agent_whose_direct_upload_fails_sends_the_video_through_the_service(
+        s3_service, store, bucket, tmp_path, monkeypatch):
+    client = await s3_service()
+    agent, job = await claimed(client, store, "fallback")
+    video = tmp_path / "out.mp4"
+    video.write_bytes(BIG_VIDEO)
+
+    async def refused(_store, part, _data):
+        raise service_client.DirectUploadFailed(f"the store answered 403 to part {part.number}")
+
+    monkeypatch.setattr(service_client, "_put_part", refused)
+    service = agent_client(client, agent.headers["Authorization"].split()[1])
+    try:
+        answer = await service.upload_video(job["id"], 1, video, keep_trying=lambda: True)
+    finally:
+        await service.close()
+    assert await bucket.unfinished_uploads() == []  # the direct attempt was aborted
+    (key,) = await bucket.keys()
+    assert await bucket.read(key) == BIG_VIDEO and key.rsplit("/", 1)[1] in answer.video_url
+    metrics = await scrape(client)
+    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", via="service", outcome="stored") == 1
+
+
+async def test_the_local_store_offers_no_direct_upload_and_agents_upload_through_it(client, store, tmp_path):
+    agent, job = await claimed(client, store, "local")
+    assert await _begin(agent, job, 10) == {"name": None, "upload_id": None, "parts": []}
+    video = tmp_path / "out.mp4"
+    video.write_bytes(b"a local video")
+    service = agent_client(client, agent.headers["Authorization"].split()[1])
+    try:
+        answer = await service.upload_video(job["id"], 1, video, keep_trying=lambda: True)
+    finally:
+        await service.close()
+    assert (await (await client.get(answer.video_url.split(str(client.make_url("")), 1)[-1])).read()
+            == b"a local video")
+    metrics = await scrape(client)
+    assert value(metrics, "capcut_mate_video_uploads_total", store="local", via="service", outcome="stored") == 1
+
+
 def test_a_store_setting_that_is_neither_local_nor_s3_is_refused():
     with pytest.raises(ValueError, match=r"local or s3://BUCKET\[/PREFIX\]"):
         Settings(video_store="ftp://videos")
@@ -236,3 +401,6 @@ async def test_two_service_hosts_share_one_bucket(farm: Farm, bucket: Bucket):
     for service in (first, second):
         async with farm.http.get(f"{service.url}/readyz") as response:
             assert response.status == 200 and (await response.json())["video_store"] == "ok"
+    # The agent sent the bytes to the bucket itself; its service only signed the parts.
+    metrics = await scrape(farm.http, f"{first.url}/metrics")
+    assert value(metrics, "capcut_mate_video_uploads_total", store="s3", via="direct", outcome="stored") == 1

@@ -9,6 +9,7 @@ final. A refusal raises ServiceRefused with the envelope's error code (LEASE_LOS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -26,10 +27,17 @@ from capcut_mate.protocol.agent import (
     ClaimResponse,
     CompleteRequest,
     CompleteResponse,
+    DirectUploadAbort,
+    DirectUploadAborted,
+    DirectUploadDone,
+    DirectUploadRequest,
+    DirectUploadResponse,
     FailRequest,
     FailResponse,
     ProgressRequest,
     ProgressResponse,
+    UploadedPart,
+    UploadPart,
     VideoUploadResponse,
 )
 
@@ -54,6 +62,7 @@ class ServiceClient:
         cannot reach one moves on to the next."""
         urls = [servers] if isinstance(servers, str) else servers
         self._bases = [url.rstrip("/") + AGENT_PREFIX for url in urls]
+        self._request_timeout = request_timeout
         self._current = 0
         self._session = aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {token}"},
@@ -74,8 +83,38 @@ class ServiceClient:
 
     async def upload_video(self, job_id: int, attempt: int, path: Path, *, keep_trying: Callable[[], bool]
                            ) -> VideoUploadResponse:
+        """Send the video straight to the service's store when it offers that (an S3 bucket:
+        POST …/video/direct answers presigned part URLs), else, or if that fails, through
+        the service (PUT …/video). Either way the answer is the video_url to complete with."""
+        size = (await asyncio.to_thread(path.stat)).st_size
+        target = await self._direct_target(job_id, attempt, size, keep_trying)
+        if target is not None and target.parts:
+            try:
+                uploaded = await _put_parts(path, target.parts, self._request_timeout)
+            except DirectUploadFailed as failure:
+                log.warning("job %s: the direct upload failed (%s); sending the video through the service",
+                            job_id, failure)
+                abort = DirectUploadAbort(attempt=attempt, name=target.name, upload_id=target.upload_id)
+                with contextlib.suppress(ServiceRefused, ServiceUnreachable):
+                    await self._call("POST", f"/jobs/{job_id}/video/direct/abort", DirectUploadAborted, json=abort,
+                                     retry=False)
+            else:
+                done = DirectUploadDone(attempt=attempt, name=target.name, upload_id=target.upload_id, size=size,
+                                        parts=uploaded)
+                return await self._call("POST", f"/jobs/{job_id}/video/direct/complete", VideoUploadResponse,
+                                        json=done, keep_trying=keep_trying)
         return await self._call("PUT", f"/jobs/{job_id}/video?attempt={attempt}", VideoUploadResponse, file=path,
                                 keep_trying=keep_trying)
+
+    async def _direct_target(self, job_id: int, attempt: int, size: int, keep_trying: Callable[[], bool]
+                             ) -> DirectUploadResponse | None:
+        try:
+            return await self._call("POST", f"/jobs/{job_id}/video/direct", DirectUploadResponse,
+                                    json=DirectUploadRequest(attempt=attempt, size=size), keep_trying=keep_trying)
+        except ServiceRefused as refusal:
+            if refusal.status == 404 and refusal.error_code == "NOT_FOUND":  # a service from before direct uploads
+                return None
+            raise
 
     async def complete(self, job_id: int, request: CompleteRequest, *, keep_trying: Callable[[], bool]
                        ) -> CompleteResponse:
@@ -158,6 +197,49 @@ class ServiceClient:
 
 class _Retry(Exception):
     pass
+
+
+class DirectUploadFailed(Exception):
+    """The store would not take a part; the video goes through the service instead."""
+
+
+PART_TRIES = 4
+
+
+async def _put_parts(path: Path, parts: list[UploadPart], read_timeout: float) -> list[UploadedPart]:
+    """PUT each part of the file to its presigned URL, in order, a part's bytes in memory at a
+    time. The store gets no agent token: a session of its own, with no Authorization."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=read_timeout)
+    uploaded = []
+    async with aiohttp.ClientSession(timeout=timeout) as store:
+        video = await asyncio.to_thread(os.open, path, os.O_RDONLY)
+        try:
+            for part in parts:
+                data = await asyncio.to_thread(os.pread, video, part.size, part.offset)
+                if len(data) != part.size:
+                    raise DirectUploadFailed(f"the video is shorter than announced (part {part.number})")
+                uploaded.append(UploadedPart(number=part.number, etag=await _put_part(store, part, data)))
+        finally:
+            os.close(video)
+    return uploaded
+
+
+async def _put_part(store: aiohttp.ClientSession, part: UploadPart, data: bytes) -> str:
+    backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, jitter=True)
+    problem = ""
+    for _ in range(PART_TRIES):
+        try:
+            async with store.put(part.url, data=data) as response:
+                etag = response.headers.get("ETag")
+                if response.status == 200 and etag:
+                    return etag
+                problem = f"the store answered {response.status} to part {part.number}"
+                if response.status < 500 and response.status not in RETRY_STATUSES:
+                    raise DirectUploadFailed(problem)  # e.g. 403: an expired or refused URL
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            problem = f"part {part.number}: {describe_network_error(error)}"
+        await asyncio.sleep(backoff.next_delay())
+    raise DirectUploadFailed(problem)
 
 
 class ServiceUnreachable(Exception):

@@ -372,6 +372,11 @@ class Store:
             return FailOutcome(status, None)
         raise ServiceError(Errors.LEASE_LOST)
 
+    async def agent_that_ended(self, job_id: int, attempt: int) -> str | None:
+        """The agent whose attempt this was, once the attempt is over (None while it runs)."""
+        ending = await self._fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
+        return ending["agent"] if ending is not None else None
+
     async def _ending_by(self, job_id: int, attempt: int, agent: str, *, message: str) -> asyncpg.Record | None:
         """The history row that ended this attempt, if this agent ended it with this message:
         what a repeated complete or fail must match to be answered as before."""

@@ -85,6 +85,59 @@ class VideoUploadResponse(BaseModel):
     video_url: str
 
 
+# --- direct uploads: the agent sends the bytes to the store itself (docs/agents.md) ---------
+
+MAX_UPLOAD_PARTS = 10_000  # S3's limit per multipart upload
+# What the service makes of a stored video's name: <job>-<attempt>-<16 hex>.mp4.
+STORED_VIDEO_NAME = r"^(\d{1,18})-(\d{1,9})-[0-9a-f]{16}\.mp4$"
+UploadId = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+VideoName = Annotated[str, StringConstraints(pattern=STORED_VIDEO_NAME)]
+
+
+class DirectUploadRequest(_Body):
+    attempt: Attempt
+    size: json_integer(1, 2**53) = Field(description="The video's length in bytes.")
+
+
+class UploadPart(BaseModel):
+    number: int = Field(description="The part's number, from 1.")
+    offset: int = Field(description="Where the part starts in the video, in bytes.")
+    size: int = Field(description="The part's length in bytes.")
+    url: str = Field(description="PUT the part's bytes here (no Authorization header); keep the answer's ETag.")
+
+
+class DirectUploadResponse(BaseModel):
+    """Where to send the video's parts. No parts: this service's store takes videos only
+    through PUT …/video."""
+
+    name: str | None = None
+    upload_id: str | None = None
+    parts: list[UploadPart] = Field(default_factory=list)
+
+
+class UploadedPart(_Body):
+    number: json_integer(1, MAX_UPLOAD_PARTS)
+    etag: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class DirectUploadDone(_Body):
+    attempt: Attempt
+    name: VideoName
+    upload_id: UploadId
+    size: json_integer(1, 2**53)
+    parts: list[UploadedPart] = Field(min_length=1, max_length=MAX_UPLOAD_PARTS)
+
+
+class DirectUploadAbort(_Body):
+    attempt: Attempt
+    name: VideoName
+    upload_id: UploadId
+
+
+class DirectUploadAborted(BaseModel):
+    aborted: bool
+
+
 class CompleteRequest(_Body):
     attempt: Attempt
     video_url: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(

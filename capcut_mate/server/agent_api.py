@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -14,6 +15,11 @@ from capcut_mate.protocol.agent import (
     ClaimResponse,
     CompleteRequest,
     CompleteResponse,
+    DirectUploadAbort,
+    DirectUploadAborted,
+    DirectUploadDone,
+    DirectUploadRequest,
+    DirectUploadResponse,
     FailRequest,
     FailResponse,
     ProgressRequest,
@@ -28,7 +34,7 @@ from capcut_mate.server.auth import AGENT, require_agent
 from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 from capcut_mate.server.http import job_id_param, model_response, parse_body, parse_query
 from capcut_mate.server.observability import METRICS
-from capcut_mate.server.video_store import stored_name_in
+from capcut_mate.server.video_store import StoredVideo, name_of_attempt, stored_name_in
 
 log = logging.getLogger("capcut_mate.server.agent_api")
 
@@ -95,18 +101,67 @@ async def upload_video(request: web.Request) -> web.Response:
     job_id, attempt = job_id_param(request), parse_query(request, VideoUploadQuery).attempt
     agent, store, videos = request[AGENT], request.config_dict[STORE], request.config_dict[VIDEO_STORE]
     await store.fenced_job(job_id, attempt, agent.name)  # 404 / 409 before reading a byte
-    metrics = request.config_dict[METRICS]
     try:
         stored = await videos.save(job_id, attempt, request.content)
-    except ServiceError:
-        metrics.video_uploads.labels(videos.kind, "failed").inc()
+    except Exception:
+        request.config_dict[METRICS].video_uploads.labels(videos.kind, "service", "failed").inc()
         raise
-    if not await store.holds_lease(job_id, attempt, agent.name):  # lost while uploading
-        await videos.delete(stored.name)
-        metrics.video_uploads.labels(videos.kind, "lease_lost").inc()
+    return await _stored(request, job_id, attempt, stored, "service")
+
+
+async def begin_direct_upload(request: web.Request) -> web.Response:
+    body = await parse_body(request, DirectUploadRequest)
+    job_id, agent = job_id_param(request), request[AGENT]
+    await request.config_dict[STORE].fenced_job(job_id, body.attempt, agent.name)
+    return model_response(await request.config_dict[VIDEO_STORE].begin_direct(job_id, body.attempt, body.size))
+
+
+async def finish_direct_upload(request: web.Request) -> web.Response:
+    body = await parse_body(request, DirectUploadDone)
+    job_id, agent, store = job_id_param(request), request[AGENT], request.config_dict[STORE]
+    videos, metrics = request.config_dict[VIDEO_STORE], request.config_dict[METRICS]
+    try:
+        await store.fenced_job(job_id, body.attempt, agent.name)
+    except ServiceError:  # the attempt is over: its parts can never become a job's video
+        if name_of_attempt(body.name, job_id, body.attempt):
+            with contextlib.suppress(ServiceError):
+                await videos.abort_direct(body.name, body.upload_id)
+        raise
+    _check_name(body.name, job_id, body.attempt)
+    try:
+        stored = await videos.finish_direct(body.name, body.upload_id, body.size, body.parts)
+    except Exception:
+        metrics.video_uploads.labels(videos.kind, "direct", "failed").inc()
+        raise
+    return await _stored(request, job_id, body.attempt, stored, "direct")
+
+
+async def abort_direct_upload(request: web.Request) -> web.Response:
+    body = await parse_body(request, DirectUploadAbort)
+    job_id = job_id_param(request)
+    await request.config_dict[STORE].fenced_job(job_id, body.attempt, request[AGENT].name)
+    _check_name(body.name, job_id, body.attempt)
+    await request.config_dict[VIDEO_STORE].abort_direct(body.name, body.upload_id)
+    return model_response(DirectUploadAborted(aborted=True))
+
+
+def _check_name(name: str, job_id: int, attempt: int) -> None:
+    if not name_of_attempt(name, job_id, attempt):  # only the attempt's own upload, never another's
+        raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such upload of this job's attempt")
+
+
+async def _stored(request: web.Request, job_id: int, attempt: int, stored: StoredVideo, via: str) -> web.Response:
+    """The upload is in the store: answer its video_url, unless the attempt ended meanwhile."""
+    videos, metrics = request.config_dict[VIDEO_STORE], request.config_dict[METRICS]
+    if not await request.config_dict[STORE].holds_lease(job_id, attempt, request[AGENT].name):
+        metrics.video_uploads.labels(videos.kind, via, "lease_lost").inc()
+        try:
+            await videos.delete(stored.name)
+        except ServiceError as error:  # the agent's answer is about its lease, not the store
+            log.warning("job %s attempt %s: its video stays in the store: %s", job_id, attempt, error.details)
         raise ServiceError(Errors.LEASE_LOST)
-    metrics.video_uploads.labels(videos.kind, "stored").inc()
-    metrics.video_upload_bytes.labels(videos.kind).inc(stored.size)
+    metrics.video_uploads.labels(videos.kind, via, "stored").inc()
+    metrics.video_upload_bytes.labels(videos.kind, via).inc(stored.size)
     base_url = request.config_dict[SETTINGS].public_url or str(request.url.origin())
     return model_response(VideoUploadResponse(video_url=await videos.url_for(base_url, stored.name)))
 
@@ -117,7 +172,7 @@ async def complete(request: web.Request) -> web.Response:
     try:
         outcome = await store.complete(job_id, body.attempt, request[AGENT].name, video_url=body.video_url)
     except ServiceError as error:
-        if error.kind is Errors.LEASE_LOST:  # the attempt is over: its video is nobody's
+        if error.kind is Errors.LEASE_LOST and await _video_is_nobodys(request, job_id, body):
             await _discard_video(request, job_id, body.attempt, body.video_url)
         raise
     if outcome.status is JobStatus.FAILED and not outcome.repeat:  # a cancel won over the video
@@ -126,6 +181,17 @@ async def complete(request: web.Request) -> web.Response:
         durations = await store.stage_durations_of_attempt(job_id, body.attempt)
         request.config_dict[METRICS].observe_stages(durations)
     return model_response(CompleteResponse(status=outcome.status))
+
+
+async def _video_is_nobodys(request: web.Request, job_id: int, body: CompleteRequest) -> bool:
+    """A refused complete's video goes only when the caller ran that attempt, the attempt is
+    over, and the job does not show this very video: no other agent can remove it."""
+    store = request.config_dict[STORE]
+    if await store.agent_that_ended(job_id, body.attempt) != request[AGENT].name:
+        return False
+    job = await store.get_job(job_id)
+    name = stored_name_in(body.video_url, job_id, body.attempt)
+    return job is not None and (job.video_url is None or stored_name_in(job.video_url, job_id) != name)
 
 
 async def _discard_video(request: web.Request, job_id: int, attempt: int, video_url: str) -> None:
@@ -169,6 +235,18 @@ GROUP = EndpointGroup(
         Endpoint("PUT", JOB_ROUTE + "/video", upload_video, "Upload the video (body: the MP4 bytes)",
                  query=VideoUploadQuery, response=VideoUploadResponse, raw_body=VIDEO_BODY,
                  errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.REQUEST_TIMEOUT, Errors.STORAGE_FAILED)),
+        Endpoint("POST", JOB_ROUTE + "/video/direct", begin_direct_upload,
+                 "Begin a direct upload: the parts to PUT to the store itself (none: use PUT …/video)",
+                 body=DirectUploadRequest, response=DirectUploadResponse,
+                 errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.STORAGE_FAILED)),
+        Endpoint("POST", JOB_ROUTE + "/video/direct/complete", finish_direct_upload,
+                 "Finish a direct upload once every part is in; answers the video_url",
+                 body=DirectUploadDone, response=VideoUploadResponse,
+                 errors=(*_FENCED, Errors.ROUTE_NOT_FOUND, Errors.STORAGE_FAILED)),
+        Endpoint("POST", JOB_ROUTE + "/video/direct/abort", abort_direct_upload,
+                 "Give up a direct upload: its parts are removed",
+                 body=DirectUploadAbort, response=DirectUploadAborted,
+                 errors=(*_FENCED, Errors.ROUTE_NOT_FOUND, Errors.STORAGE_FAILED)),
         Endpoint("POST", JOB_ROUTE + "/complete", complete, "Complete the attempt with its video",
                  body=CompleteRequest, response=CompleteResponse, errors=_FENCED),
         Endpoint("POST", JOB_ROUTE + "/fail", fail, "Fail the attempt; retryable ones go back to the queue",

@@ -44,10 +44,12 @@ class ServiceMetrics:
             "capcut_mate_retries_total", "Retryable failures sent back to the queue.", registry=r)
         self.cancels = Counter("capcut_mate_cancels_total", "Cancel requests that took effect.", registry=r)
         self.video_uploads = Counter(
-            "capcut_mate_video_uploads_total", "Video uploads by store and outcome (stored, failed, lease_lost).",
-            ["store", "outcome"], registry=r)
+            "capcut_mate_video_uploads_total",
+            "Video uploads by store, by way (through the service, or direct to the store) and outcome.",
+            ["store", "via", "outcome"], registry=r)
         self.video_upload_bytes = Counter(
-            "capcut_mate_video_upload_bytes_total", "Bytes of stored videos by store.", ["store"], registry=r)
+            "capcut_mate_video_upload_bytes_total", "Bytes of stored videos by store and way.", ["store", "via"],
+            registry=r)
         self.requests = Counter(
             "capcut_mate_http_requests_total", "HTTP requests by route and status code.",
             ["route", "method", "code"], registry=r)

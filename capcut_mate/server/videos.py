@@ -13,7 +13,8 @@ from capcut_mate.server.endpoints import Endpoint, EndpointGroup
 
 async def video(request: web.Request) -> web.StreamResponse:
     base_url = request.config_dict[SETTINGS].public_url or str(request.url.origin())
-    return await request.config_dict[VIDEO_STORE].response_for(request.match_info["name"], base_url)
+    return await request.config_dict[VIDEO_STORE].response_for(request.match_info["name"], base_url,
+                                                               head=request.method == "HEAD")
 
 
 GROUP = EndpointGroup(

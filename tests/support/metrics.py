@@ -5,8 +5,9 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 
-async def scrape(client) -> dict[tuple[str, tuple], float]:
-    response = await client.get("/metrics")
+async def scrape(client, url: str = "/metrics") -> dict[tuple[str, tuple], float]:
+    """The samples of a test client's /metrics (or of `url`, through any ClientSession)."""
+    response = await client.get(url)
     assert response.status == 200
     assert response.content_type == "text/plain"
     samples = {}

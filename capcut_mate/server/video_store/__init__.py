@@ -24,11 +24,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import StreamReader, web
 
+from capcut_mate.protocol.agent import STORED_VIDEO_NAME, DirectUploadResponse, UploadedPart
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.settings import Settings
 
 # A stored video's name: <job>-<attempt>-<16 hex>.mp4, made by new_name and nothing else.
-STORED_NAME = re.compile(r"^(\d{1,18})-(\d{1,9})-[0-9a-f]{16}\.mp4$")
+STORED_NAME = re.compile(STORED_VIDEO_NAME)
 # An upload still being written after this long belongs to a process that died mid-upload:
 # uploads read at least every body-timeout seconds, far less than this.
 STALE_UPLOAD_SECONDS = 3600.0
@@ -59,6 +60,15 @@ class VideoStore(Protocol):
         """Stream the body into the store under a new name. Nothing is left behind when the
         body breaks off, is too big or the store fails (ServiceError says which)."""
 
+    async def begin_direct(self, job_id: int, attempt: int, size: int) -> DirectUploadResponse:
+        """A new name and the parts an agent PUTs to the store itself; no parts when this
+        store takes videos only through the service (PUT …/video)."""
+
+    async def finish_direct(self, name: str, upload_id: str, size: int, parts: list[UploadedPart]) -> StoredVideo:
+        """Make a direct upload the stored video, once its parts add up to `size` bytes."""
+
+    async def abort_direct(self, name: str, upload_id: str) -> None: ...
+
     async def delete(self, name: str) -> None: ...
 
     async def delete_videos_of(self, jobs: list[tuple[int, str]]) -> int:
@@ -68,14 +78,20 @@ class VideoStore(Protocol):
     async def url_for(self, base_url: str, name: str) -> str:
         """The video_url clients get; `base_url` is the service's own public origin."""
 
-    async def response_for(self, name: str, base_url: str) -> web.StreamResponse:
-        """GET /videos/<name>: the video itself, or a redirect to where it is."""
+    async def response_for(self, name: str, base_url: str, *, head: bool = False) -> web.StreamResponse:
+        """GET (or HEAD) /videos/<name>: the video itself, or a redirect to where it is."""
 
     async def sweep(self, live: LiveAttempts) -> None:
         """Upkeep: remove unfinished uploads that no process can still finish."""
 
     async def check(self) -> str | None:
         """Readiness: None when the store is reachable and writable, else why not."""
+
+
+def name_of_attempt(name: str, job_id: int, attempt: int) -> bool:
+    """Whether `name` is one the store made for this job's attempt."""
+    match = STORED_NAME.match(name)
+    return match is not None and (int(match.group(1)), int(match.group(2))) == (job_id, attempt)
 
 
 def new_name(job_id: int, attempt: int) -> str:

@@ -18,11 +18,13 @@ import contextlib
 import errno
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
 from aiohttp import StreamReader, web
 
+from capcut_mate.protocol.agent import DirectUploadResponse, UploadedPart
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.video_store import (
     STALE_UPLOAD_SECONDS,
@@ -37,6 +39,7 @@ from capcut_mate.server.video_store import (
 log = logging.getLogger("capcut_mate.server.videos")
 
 ROUTE_PREFIX = "/videos/"
+_THROUGH_THE_SERVICE = "no such upload: this service's video store takes videos only through PUT …/video"
 _WRITE_CHUNK = 1024 * 1024
 _REASONS = {
     errno.ENOSPC: "the video store is full",
@@ -119,6 +122,15 @@ class LocalVideoStore:
         await asyncio.to_thread(file.flush)
         return size
 
+    async def begin_direct(self, job_id: int, attempt: int, size: int) -> DirectUploadResponse:
+        return DirectUploadResponse()  # a folder on this host: the bytes come through the service
+
+    async def finish_direct(self, name: str, upload_id: str, size: int, parts: list[UploadedPart]) -> StoredVideo:
+        raise ServiceError(Errors.ROUTE_NOT_FOUND, _THROUGH_THE_SERVICE)
+
+    async def abort_direct(self, name: str, upload_id: str) -> None:
+        raise ServiceError(Errors.ROUTE_NOT_FOUND, _THROUGH_THE_SERVICE)
+
     async def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread((self.folder / name).unlink)
@@ -148,7 +160,7 @@ class LocalVideoStore:
         return await asyncio.to_thread(self._check)
 
     def _check(self) -> str | None:
-        probe = self._incoming / f"ready-{os.getpid()}.probe"
+        probe = self._incoming / f"ready-{socket.gethostname()}-{os.getpid()}.probe"  # hosts may share it
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"ok")
@@ -157,7 +169,7 @@ class LocalVideoStore:
             return f"{_REASONS.get(error.errno, 'the video store failed')} ({self.folder}: {error.strerror})"
         return None
 
-    async def response_for(self, name: str, base_url: str) -> web.StreamResponse:
+    async def response_for(self, name: str, base_url: str, *, head: bool = False) -> web.StreamResponse:
         path = self.folder / name
         if not STORED_NAME.match(name) or not await asyncio.to_thread(path.is_file):
             raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such video")

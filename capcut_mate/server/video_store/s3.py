@@ -32,6 +32,7 @@ from aiohttp import StreamReader, web
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from capcut_mate.protocol.agent import DirectUploadResponse, UploadedPart, UploadPart
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.video_store import (
     STORED_NAME,
@@ -47,10 +48,12 @@ log = logging.getLogger("capcut_mate.server.videos")
 
 PART_BYTES = 8 * 1024 * 1024
 _MAX_PARTS = 10_000  # S3's limit per multipart upload
-# A passing readiness check is trusted this long: a load balancer probing every second
-# should not cost two object writes a second.
-READY_FOR_SECONDS = 10.0
-READY_CHECK_TIMEOUT = 5.0  # a readiness probe answers in time even when the store does not
+# A readiness check's answer is kept this long (passing, failing): a load balancer probing
+# every second should not cost two object writes a second.
+READY_FOR_SECONDS, NOT_READY_FOR_SECONDS = 10.0, 2.0
+# A direct upload's part URLs stay valid this long: time enough for a slow link's 4 GiB.
+DIRECT_PART_SECONDS = 6 * 3600
+READY_CHECK_TIMEOUT = 3.0  # a readiness probe answers in time even when the store does not
 _DELETE_BATCH = 1000  # S3's limit per DeleteObjects
 
 
@@ -72,10 +75,19 @@ class S3VideoStore:
         self._config = Config(
             signature_version="s3v4", s3={"addressing_style": addressing_style},
             connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3},
+            # Checksums only where the S3 API requires one: S3 look-alikes that predate
+            # flexible checksums refuse them, and each costs a pass over the bytes on the loop.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required",
         )
+        # Readiness checks try once, quickly: a probe wants the store's state now, and says
+        # why it failed rather than that it ran out of time retrying.
+        self._probe_config = self._config.merge(Config(connect_timeout=2, read_timeout=2,
+                                                       retries={"mode": "standard", "max_attempts": 1}))
         self._exit = contextlib.AsyncExitStack()
         self._client = None
-        self._ready_until = 0.0
+        self._probe_client = None
+        self._checking: asyncio.Future | None = None
+        self._last: tuple[float, str | None] | None = None  # (kept until, the check's answer)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3VideoStore:
@@ -90,9 +102,11 @@ class S3VideoStore:
         return f"s3://{self.bucket}/{self.prefix}"
 
     async def start(self) -> None:
-        client = get_session().create_client("s3", region_name=self.region, endpoint_url=self.endpoint_url,
-                                             config=self._config)
-        self._client = await self._exit.enter_async_context(client)
+        session = get_session()
+        self._client, self._probe_client = [
+            await self._exit.enter_async_context(session.create_client(
+                "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=config))
+            for config in (self._config, self._probe_config)]
         trouble = await self.check()
         log.info("video store: %s%s", self.location, f" at {self.endpoint_url}" if self.endpoint_url else "")
         if trouble:  # the service still starts: the store may come back, and /readyz says so meanwhile
@@ -100,7 +114,7 @@ class S3VideoStore:
 
     async def close(self) -> None:
         await self._exit.aclose()
-        self._client = None
+        self._client = self._probe_client = None
 
     def key_of(self, name: str) -> str:
         return self.prefix + name
@@ -152,6 +166,75 @@ class S3VideoStore:
         except (BotoCoreError, ClientError) as error:  # sweep() takes it later
             log.warning("video store %s: could not abort the upload of %s: %s", self.location, key, error)
 
+    # --- direct uploads: the agent PUTs the parts to presigned URLs ---------------------------
+
+    async def begin_direct(self, job_id: int, attempt: int, size: int) -> DirectUploadResponse:
+        if size > self.max_bytes:
+            raise ServiceError(Errors.PAYLOAD_TOO_LARGE, f"videos are limited to {self.max_bytes} bytes")
+        name = new_name(job_id, attempt)
+        key = self.key_of(name)
+        upload_id = await self._begin(key)
+        try:
+            parts = []
+            for number, offset in enumerate(range(0, size, self.part_bytes), start=1):
+                url = await self._client.generate_presigned_url(
+                    "upload_part", Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id,
+                                           "PartNumber": number},
+                    ExpiresIn=DIRECT_PART_SECONDS)
+                parts.append(UploadPart(number=number, offset=offset, size=min(self.part_bytes, size - offset),
+                                        url=url))
+        except BaseException:
+            await asyncio.shield(self._abort(key, upload_id))
+            raise
+        return DirectUploadResponse(name=name, upload_id=upload_id, parts=parts)
+
+    async def finish_direct(self, name: str, upload_id: str, size: int, parts: list[UploadedPart]) -> StoredVideo:
+        key = self.key_of(name)
+        try:
+            listed = await self._uploaded_parts(key, upload_id)
+        except ClientError as error:
+            if _code(error) != "NoSuchUpload":
+                raise self._failure(error) from None
+            if await self._size_of(key) == size:
+                return StoredVideo(name, size)  # a repeat of a finish that went through
+            raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such upload (aborted, or never begun)") from None
+        except BotoCoreError as error:
+            raise self._failure(error) from None
+        if sum(listed.values()) != size or sorted(listed) != sorted(part.number for part in parts):
+            await self._abort(key, upload_id)
+            raise ServiceError(Errors.VALIDATION_FAILED, f"the uploaded parts ({len(listed)}, {sum(listed.values())} "
+                                                         f"bytes) are not the video announced ({size} bytes)")
+        await self._call("complete_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id,
+                         MultipartUpload={"Parts": [{"PartNumber": part.number, "ETag": part.etag}
+                                                    for part in sorted(parts, key=lambda part: part.number)]})
+        stored = await self._size_of(key)
+        if stored != size:  # the store's own word on the finished object
+            await self.delete(name)
+            raise ServiceError(Errors.VALIDATION_FAILED, f"the stored video has {stored} bytes, not {size}")
+        return StoredVideo(name, size)
+
+    async def abort_direct(self, name: str, upload_id: str) -> None:
+        await self._abort(self.key_of(name), upload_id)
+
+    async def _uploaded_parts(self, key: str, upload_id: str) -> dict[int, int]:
+        """Part number → bytes, as the store has them."""
+        sizes = {}
+        pages = self._client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        async for page in pages:
+            for part in page.get("Parts", []):
+                sizes[part["PartNumber"]] = part["Size"]
+        return sizes
+
+    async def _size_of(self, key: str) -> int | None:
+        try:
+            return (await self._client.head_object(Bucket=self.bucket, Key=key))["ContentLength"]
+        except ClientError as error:
+            if _code(error) in ("404", "NoSuchKey"):
+                return None
+            raise self._failure(error) from None
+        except BotoCoreError as error:
+            raise self._failure(error) from None
+
     async def sweep(self, live: LiveAttempts) -> None:
         # An upload's key names its job and attempt: once that attempt is over, nobody can
         # finish the upload. (An upload's Initiated time is not to be trusted: some S3
@@ -185,13 +268,31 @@ class S3VideoStore:
                 keys.append(self.key_of(name))
         removed = 0
         for start in range(0, len(keys), _DELETE_BATCH):
-            batch = keys[start:start + _DELETE_BATCH]
-            answer = await self._call("delete_objects", Bucket=self.bucket,
-                                      Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
-            for error in answer.get("Errors", []):
-                log.warning("could not remove the pruned video %s: %s", error.get("Key"), error.get("Message"))
-            removed += len(batch) - len(answer.get("Errors", []))
+            removed += await self._delete_keys(keys[start:start + _DELETE_BATCH])
         return removed
+
+    async def _delete_keys(self, keys: list[str]) -> int:
+        """Remove these objects; answer how many went. Never raises: the jobs are gone from
+        the database already, so every key that cannot go is logged by name."""
+        try:
+            answer = await self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+        except (BotoCoreError, ClientError) as error:
+            # Some S3 look-alikes refuse DeleteObjects (it wants a Content-MD5 botocore no
+            # longer sends): one DeleteObject per key instead.
+            log.warning("video store %s: DeleteObjects refused (%s); deleting one by one", self.location,
+                        self._reason(error))
+            removed = 0
+            for key in keys:
+                try:
+                    await self._client.delete_object(Bucket=self.bucket, Key=key)
+                    removed += 1
+                except (BotoCoreError, ClientError) as single:
+                    log.warning("could not remove the pruned video %s: %s", key, self._reason(single))
+            return removed
+        for error in answer.get("Errors", []):
+            log.warning("could not remove the pruned video %s: %s", error.get("Key"), error.get("Message"))
+        return len(keys) - len(answer.get("Errors", []))
 
     # --- URLs -------------------------------------------------------------------------------
 
@@ -202,22 +303,37 @@ class S3VideoStore:
         return await self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_seconds)
 
-    async def response_for(self, name: str, base_url: str) -> web.StreamResponse:
-        if not STORED_NAME.match(name):
+    async def response_for(self, name: str, base_url: str, *, head: bool = False) -> web.StreamResponse:
+        size = await self._size_of(self.key_of(name)) if STORED_NAME.match(name) else None
+        if size is None:
             raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such video")
+        if head:  # a URL signed for GET answers no HEAD: say what a GET would find
+            return web.Response(headers={"Content-Type": "video/mp4", "Content-Length": str(size)})
         raise web.HTTPFound(await self.url_for(base_url, name))
 
     # --- readiness --------------------------------------------------------------------------
 
     async def check(self) -> str | None:
-        if time.monotonic() < self._ready_until:
-            return None
+        # One check at a time per process, its answer shared by every probe meanwhile and
+        # kept a little while: probes cost the bucket two writes at most every few seconds.
+        if self._last is not None and time.monotonic() < self._last[0]:
+            return self._last[1]
+        if self._checking is None:
+            self._checking = asyncio.ensure_future(self._check_now())
+        checking = self._checking
+        trouble = await asyncio.shield(checking)
+        if self._checking is checking:
+            self._checking = None
+            keep = READY_FOR_SECONDS if trouble is None else NOT_READY_FOR_SECONDS
+            self._last = (time.monotonic() + keep, trouble)
+        return trouble
+
+    async def _check_now(self) -> str | None:
         probe = f"{self.prefix}.readyz/{socket.gethostname()}-{os.getpid()}"
 
-        async def write_and_remove() -> None:
-            await self._client.head_bucket(Bucket=self.bucket)
-            await self._client.put_object(Bucket=self.bucket, Key=probe, Body=b"ok")
-            await self._client.delete_object(Bucket=self.bucket, Key=probe)
+        async def write_and_remove() -> None:  # PutObject alone says "no such bucket" too
+            await self._probe_client.put_object(Bucket=self.bucket, Key=probe, Body=b"ok")
+            await self._probe_client.delete_object(Bucket=self.bucket, Key=probe)
 
         try:
             await asyncio.wait_for(write_and_remove(), READY_CHECK_TIMEOUT)
@@ -225,7 +341,6 @@ class S3VideoStore:
             return f"the video store did not answer within {READY_CHECK_TIMEOUT:g} s (s3://{self.bucket})"
         except (BotoCoreError, ClientError) as error:
             return self._reason(error)
-        self._ready_until = time.monotonic() + READY_FOR_SECONDS
         return None
 
     # --- errors -----------------------------------------------------------------------------
@@ -244,7 +359,7 @@ class S3VideoStore:
     def _reason(self, error: BotoCoreError | ClientError) -> str:
         where = f"s3://{self.bucket}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
         if isinstance(error, ClientError):
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = _code(error)
             message = error.response.get("Error", {}).get("Message") or ""
             if code in ("404", "NoSuchBucket"):
                 return f"the bucket does not exist ({where})"
@@ -256,3 +371,7 @@ class S3VideoStore:
                     "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
         return f"the video store cannot be reached ({where}: {error})"
 
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
