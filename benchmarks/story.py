@@ -34,6 +34,9 @@ REF's tree first on PYTHONPATH, given the draft folder as a file:// URL (its
 its ffmpeg's CPU from its RUSAGE_CHILDREN, the largest process of its tree.
 `CAPCUT_MATE_BENCH_STORY_BEFORE` names REF for the full run (`none`: skip it).
 
+`--no-zoom`: the same draft without its zoom keyframes, like for like with the exporter
+before (for finding where the time goes; the issue's figures are with the zoom).
+
 `--quick`: N = 3 at 270×480, no before-figure unless `--before` asks. Figures are printed,
 never asserted.
 """
@@ -82,7 +85,7 @@ class Measured:
     other: dict = field(default_factory=dict)
 
 
-def build_story(folder: Path, photos: int, canvas: tuple[int, int]) -> DraftBuilder:
+def build_story(folder: Path, photos: int, canvas: tuple[int, int], zoom: bool = True) -> DraftBuilder:
     width, height = canvas
     draft = DraftBuilder(folder, width=width, height=height, fps=FPS)
     pictures = draft.asset("assets/image/photo-001.jpg").parent
@@ -100,7 +103,8 @@ def build_story(folder: Path, photos: int, canvas: tuple[int, int]) -> DraftBuil
         start = index * SECONDS_PER_PHOTO
         segment = draft.video(video, pictures / f"photo-{index + 1:03d}.jpg", start=start,
                               duration=SECONDS_PER_PHOTO)
-        draft.keyframes(segment, "UNIFORM_SCALE", [(0, 1.0), (SECONDS_PER_PHOTO, ZOOM)])
+        if zoom:
+            draft.keyframes(segment, "UNIFORM_SCALE", [(0, 1.0), (SECONDS_PER_PHOTO, ZOOM)])
         draft.text(text, f"{index + 1}. {CAPTIONS[index % len(CAPTIONS)]}", start=start,
                    duration=SECONDS_PER_PHOTO, size=12, y=-0.7)
     draft.audio(draft.track("audio"), voice, start=0, duration=seconds)
@@ -265,20 +269,21 @@ def frame_count(video: Path) -> int:
     return int(counts[-1]) if counts else -1
 
 
-def measure(quick: bool, sizes: tuple[int, ...] | None = None, before: str | None = None) -> list[dict]:
+def measure(quick: bool, sizes: tuple[int, ...] | None = None, before: str | None = None,
+            zoom: bool = True) -> list[dict]:
     canvas = QUICK_CANVAS if quick else FULL_CANVAS
     results = []
     with tempfile.TemporaryDirectory(prefix="capcut-mate-bench-story-before-") as trees:
         old = before_tree(before, Path(trees)) if before else None
         for photos in sizes or (QUICK_SIZES if quick else FULL_SIZES):
-            results.append(measure_one(photos, canvas, old))
+            results.append(measure_one(photos, canvas, old, zoom))
     return results
 
 
-def measure_one(photos: int, canvas: tuple[int, int], before: Before | None) -> dict:
+def measure_one(photos: int, canvas: tuple[int, int], before: Before | None, zoom: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"capcut-mate-bench-story-{photos}-") as scratch_name:
         scratch = Path(scratch_name)
-        draft = build_story(scratch / "drafts" / f"story-{photos}", photos, canvas)
+        draft = build_story(scratch / "drafts" / f"story-{photos}", photos, canvas, zoom)
         story = render_story(draft, scratch / "story.mp4", scratch / "render.log")
         old = old_frames = failure = None
         if before:
@@ -294,7 +299,8 @@ def measure_one(photos: int, canvas: tuple[int, int], before: Before | None) -> 
         frames = frame_count(scratch / "story.mp4"), frame_count(scratch / "floor.mp4")
         seconds = photos * SECONDS_PER_PHOTO
         result = {
-            "photos": photos, "video_s": seconds, "canvas": f"{canvas[0]}x{canvas[1]}", "frames": frames,
+            "photos": photos, "video_s": seconds, "canvas": f"{canvas[0]}x{canvas[1]}" + ("" if zoom else ", no zoom"),
+            "frames": frames,
             "wall_s": story.wall, "cpu_per_s": story.ffmpeg_cpu / seconds, "peak_mb": story.peak_mb,
             "peak_process": story.peak_process, "maxrss_mb": story.other["ffmpeg_maxrss_mb"],
             "python_cpu_s": story.other["self_cpu"],
@@ -393,6 +399,7 @@ def main() -> int:
     parser.add_argument("--before", metavar="REF",
                         help=f"also render with the ffmpeg exporter of REF (a source tree or a git ref; "
                              f"the full benchmark run uses {BEFORE_REF})")
+    parser.add_argument("--no-zoom", action="store_true", help="the draft without its zoom keyframes")
     parser.add_argument("--markdown", action="store_true", help="print the table and notes as RESULTS.md has them")
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -401,7 +408,7 @@ def main() -> int:
     from benchmarks.__main__ import notes, table
 
     print("load average at start " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
-    measured = rows(measure(args.quick, tuple(args.sizes) if args.sizes else None, args.before))
+    measured = rows(measure(args.quick, tuple(args.sizes) if args.sizes else None, args.before, not args.no_zoom))
     print(table(measured, markdown=args.markdown))
     if args.markdown:
         print("\n" + notes(measured, markdown=True))
