@@ -376,7 +376,17 @@ def run(quick: bool) -> list[Row]:
     """For `python -m benchmarks`: the full run measures the before-figure too (REF from
     $CAPCUT_MATE_BENCH_STORY_BEFORE, else a66b553; `none` skips it); the quick run does not."""
     before = None if quick else os.environ.get(BEFORE_ENV, BEFORE_REF)
-    return rows(measure(quick, before=None if before in ("", "none") else before))
+    if before in ("", "none"):
+        before = None
+    elif before == BEFORE_REF and not _is_commit(before):  # a shallow clone, a tarball: the rest still runs
+        print(f"[story] no before-figure: {before} is not in this checkout (set {BEFORE_ENV})", flush=True)
+        before = None
+    return rows(measure(quick, before=before))
+
+
+def _is_commit(ref: str) -> bool:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "-q", "--verify", f"{ref}^{{commit}}"],
+                          capture_output=True).returncode == 0
 
 
 def child(folder: str, output: str) -> int:
