@@ -145,15 +145,21 @@ class TreeMemory:
 
 def render_story(draft: DraftBuilder, output: Path, log: Path) -> Measured:
     """The draft through `capcut-mate render`'s code in a child process."""
+    return _measured_child(["-m", "benchmarks.story", "--child", str(draft.folder), str(output)],
+                           cwd=ROOT, env=None, log=log, what="the story render")
+
+
+def _measured_child(args: list[str], *, cwd: Path, env: dict | None, log: Path, what: str) -> Measured:
+    """A Python child that renders and answers, in its last line, what its ffmpegs used."""
     started = time.perf_counter()
     with open(log, "w") as errors:
-        child = subprocess.Popen([sys.executable, "-m", "benchmarks.story", "--child", str(draft.folder), str(output)],
-                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
+        child = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors,
+                                 text=True)
         with TreeMemory(child.pid) as memory:
             answer, _ = child.communicate()
     wall = time.perf_counter() - started
     if child.returncode != 0:
-        raise RuntimeError(f"the story render failed ({child.returncode}): {log.read_text()[-2000:]}")
+        raise RuntimeError(f"{what} failed ({child.returncode}): {log.read_text()[-2000:]}")
     usage = json.loads(answer.strip().splitlines()[-1])
     return Measured(wall, usage["ffmpeg_cpu"], memory.peak_mb, memory.peak_process, usage)
 
@@ -211,19 +217,11 @@ def render_before(before: Before, draft: DraftBuilder, work: Path, log: Path) ->
     """The draft through the old tree's ffmpeg exporter in a child process."""
     work.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(before.tree), os.environ.get("PYTHONPATH", "")])}
-    started = time.perf_counter()
-    with open(log, "w") as errors:
-        child = subprocess.Popen([sys.executable, "-c", _BEFORE_CHILD, str(draft.folder), draft.draft_id, str(work)],
-                                 cwd=before.tree, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
-        with TreeMemory(child.pid) as memory:
-            answer, _ = child.communicate()
-    wall = time.perf_counter() - started
-    if child.returncode != 0:
-        raise RuntimeError(f"the before render ({before.name}) failed ({child.returncode}): {log.read_text()[-2000:]}")
-    usage = json.loads(answer.strip().splitlines()[-1])
-    if not Path(usage["capcut_mate"]).resolve().is_relative_to(before.tree):
-        raise RuntimeError(f"the before render imported {usage['capcut_mate']}, not {before.tree}'s")
-    return Measured(wall, usage["ffmpeg_cpu"], memory.peak_mb, memory.peak_process, usage)
+    measured = _measured_child(["-c", _BEFORE_CHILD, str(draft.folder), draft.draft_id, str(work)],
+                               cwd=before.tree, env=env, log=log, what=f"the before render ({before.name})")
+    if not Path(measured.other["capcut_mate"]).resolve().is_relative_to(before.tree):
+        raise RuntimeError(f"the before render imported {measured.other['capcut_mate']}, not {before.tree}'s")
+    return measured
 
 
 def render_floor(draft: DraftBuilder, photos: int, canvas: tuple[int, int], output: Path) -> Measured:
