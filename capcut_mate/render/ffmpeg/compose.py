@@ -180,7 +180,10 @@ class _Composer:
             x, y = "0", "0"
         else:
             x, y = f"{expression(layer.x)}-w/2", f"{expression(layer.y)}-h/2"
-        return self.graph.filter("overlay", picture, stream, x=x, y=y, eof_action="pass", format="auto")
+        # The picture is opaque from its black canvas on, so it needs no alpha of its own: with
+        # yuv420 it stays yuv420p (auto would make it yuva420p and blend an alpha plane for every
+        # layer on every frame). The same pixels: over an opaque picture both blend alike.
+        return self.graph.filter("overlay", picture, stream, x=x, y=y, eof_action="pass", format="yuv420")
 
     def layer(self, layer: VisualLayer, whole: VisualLayer) -> Stream:
         """The layer's frames in this window; `whole` is all of it (its largest size is taken
