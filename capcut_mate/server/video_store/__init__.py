@@ -30,9 +30,6 @@ from capcut_mate.settings import Settings
 
 # A stored video's name: <job>-<attempt>-<16 hex>.mp4, made by new_name and nothing else.
 STORED_NAME = re.compile(STORED_VIDEO_NAME)
-# An upload still being written after this long belongs to a process that died mid-upload:
-# uploads read at least every body-timeout seconds, far less than this.
-STALE_UPLOAD_SECONDS = 3600.0
 # Of some (job id, attempt) pairs, those still processing (Store.live_attempts).
 LiveAttempts = Callable[[list[tuple[int, int]]], Awaitable[set[tuple[int, int]]]]
 
@@ -88,10 +85,15 @@ class VideoStore(Protocol):
         """Readiness: None when the store is reachable and writable, else why not."""
 
 
+def attempt_of(name: str) -> tuple[int, int] | None:
+    """The (job id, attempt) a stored video's name was made for; None for any other name."""
+    match = STORED_NAME.match(name)
+    return (int(match.group(1)), int(match.group(2))) if match is not None else None
+
+
 def name_of_attempt(name: str, job_id: int, attempt: int) -> bool:
     """Whether `name` is one the store made for this job's attempt."""
-    match = STORED_NAME.match(name)
-    return match is not None and (int(match.group(1)), int(match.group(2))) == (job_id, attempt)
+    return attempt_of(name) == (job_id, attempt)
 
 
 def new_name(job_id: int, attempt: int) -> str:
@@ -103,10 +105,10 @@ def stored_name_in(url: str, job_id: int, attempt: int | None = None) -> str | N
     `job_id` (and `attempt`): a URL pointing elsewhere, or at another job's video, names
     nothing to remove."""
     name = urlsplit(url).path.rsplit("/", 1)[-1]
-    match = STORED_NAME.match(name)
-    if match is None or int(match.group(1)) != job_id:
+    made_for = attempt_of(name)
+    if made_for is None or made_for[0] != job_id or attempt not in (None, made_for[1]):
         return None
-    return name if attempt is None or int(match.group(2)) == attempt else None
+    return name
 
 
 async def read_body(body: StreamReader, *, max_bytes: int, read_timeout: float) -> AsyncIterator[bytes]:

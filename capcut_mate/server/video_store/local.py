@@ -27,7 +27,6 @@ from aiohttp import StreamReader, web
 from capcut_mate.protocol.agent import DirectUploadResponse, UploadedPart
 from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.video_store import (
-    STALE_UPLOAD_SECONDS,
     STORED_NAME,
     LiveAttempts,
     StoredVideo,
@@ -41,6 +40,9 @@ log = logging.getLogger("capcut_mate.server.videos")
 ROUTE_PREFIX = "/videos/"
 _THROUGH_THE_SERVICE = "no such upload: this service's video store takes videos only through PUT …/video"
 _WRITE_CHUNK = 1024 * 1024
+# A .part file untouched this long belongs to a process that died mid-upload: uploads write
+# at least every body-timeout seconds, far less than this.
+STALE_UPLOAD_SECONDS = 3600.0
 _REASONS = {
     errno.ENOSPC: "the video store is full",
     errno.EDQUOT: "the video store's quota is used up",

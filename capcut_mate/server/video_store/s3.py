@@ -38,6 +38,7 @@ from capcut_mate.server.video_store import (
     STORED_NAME,
     LiveAttempts,
     StoredVideo,
+    attempt_of,
     new_name,
     read_body,
     stored_name_in,
@@ -245,9 +246,8 @@ class S3VideoStore:
                 Bucket=self.bucket, Prefix=self.prefix)
             async for page in pages:
                 for upload in page.get("Uploads", []):
-                    match = STORED_NAME.match(upload["Key"][len(self.prefix):])
-                    if match is not None:
-                        uploads.append(((int(match.group(1)), int(match.group(2))), upload))
+                    if (attempt := attempt_of(upload["Key"][len(self.prefix):])) is not None:
+                        uploads.append((attempt, upload))
             still_live = await live([attempt for attempt, _ in uploads])
             for attempt, upload in uploads:
                 if attempt not in still_live:
