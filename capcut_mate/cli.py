@@ -224,6 +224,20 @@ def _agents_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def int_between(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high], else argparse's one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: it must be {bounds}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capcut-mate",
@@ -235,10 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the job service (migrates the database first)")
     serve.add_argument("--host", help="listen address (default CAPCUT_MATE_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default CAPCUT_MATE_PORT or 8000)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
+    serve.add_argument("--port", type=int_between(0, 65535), help="listen port (default CAPCUT_MATE_PORT or 8000)")
+    serve.add_argument("--workers", type=int_between(1), default=1, metavar="N",
                        help="service processes sharing the port (SO_REUSEPORT), e.g. one per core (default 1)")
-    serve.add_argument("--local-agents", type=int, default=0, metavar="N",
+    serve.add_argument("--local-agents", type=int_between(0), default=0, metavar="N",
                        help="also run N export agents on this machine (their tokens are made for them)")
     serve.add_argument("--exporter",
                        help="the local agents' exporter (default: ffmpeg; command when --command is given)")

@@ -17,6 +17,9 @@ from collections.abc import AsyncIterator
 LINE_LIMIT = 1024 * 1024  # the StreamReader limit exporters give their child processes
 
 
+ORPHAN_CHECK_SECONDS = 1.0
+
+
 class ToolTimedOut(Exception):
     pass
 
@@ -70,3 +73,10 @@ def _signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
             process.terminate() if sig == signal.SIGTERM else process.kill()
         else:
             os.killpg(process.pid, sig)
+
+
+async def wait_until_orphaned(parent_pid: int) -> None:
+    """Return once the process that started this one is gone: a parent killed with SIGKILL
+    cannot stop its children, so they watch for it (their parent pid changes)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(ORPHAN_CHECK_SECONDS)

@@ -110,7 +110,8 @@ def check_database(dsn: str) -> None:
         raise StartupError(f"PostgreSQL at {place} did not answer within {CONNECT_TIMEOUT_SECONDS:.0f} s: "
                            f"check it runs and is reachable, {fix}") from None
     except OSError as error:
-        reason = os.strerror(error.errno) if error.errno else str(error)
+        # A negative errno is getaddrinfo's (a host that does not resolve): its own words.
+        reason = os.strerror(error.errno) if error.errno and error.errno > 0 else (error.strerror or str(error))
         raise StartupError(f"cannot reach PostgreSQL at {place} ({reason}): start it, {fix}") from None
     except (ValueError, asyncpg.ClientConfigurationError) as error:
         raise StartupError(f"CAPCUT_MATE_DATABASE_URL is not a usable PostgreSQL URL ({error})") from None

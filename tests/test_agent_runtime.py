@@ -140,3 +140,38 @@ async def test_an_agent_moves_on_to_a_service_process_that_answers(client, store
     finally:
         await service.close()
     assert [job.draft_url for job in answer.jobs] == [DRAFT]
+
+
+async def test_a_server_that_is_not_capcut_mate_is_quoted_in_a_few_words_on_one_line(aiohttp_server):
+    from aiohttp import web
+
+    from capcut_mate.agent.service_client import ServiceRefused
+
+    page = "<!DOCTYPE HTML>\n<html>\n<head><title>501 Not Implemented</title></head>\n" + "<p>filler</p>\n" * 200
+    async def not_implemented(request: web.Request) -> web.Response:
+        return web.Response(status=501, text=page)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_implemented)
+    server = await aiohttp_server(app)
+    service = ServiceClient(str(server.make_url("/")), "cmat_x_y")
+    try:
+        with pytest.raises(ServiceRefused) as refused:
+            await service.claim(ClaimRequest(wait=0), keep_trying=lambda: True)
+    finally:
+        await service.close()
+    message = str(refused.value)
+    assert message.startswith("501 HTTP_501: <!DOCTYPE HTML> <html>") and "\n" not in message
+    assert len(message) < 160
+
+
+def test_a_host_name_that_does_not_resolve_is_described_in_words():
+    import socket
+
+    import aiohttp
+
+    from capcut_mate.agent.service_client import describe_network_error
+
+    key = type("Key", (), {"host": "jobs.invalid", "port": 8000, "ssl": None})()
+    error = aiohttp.ClientConnectorError(key, socket.gaierror(-2, "Name or service not known"))
+    assert describe_network_error(error) == "cannot connect to jobs.invalid:8000 (Name or service not known)"

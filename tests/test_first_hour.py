@@ -48,6 +48,27 @@ def test_a_database_server_that_is_down(tmp_path: Path):
     assert "CAPCUT_MATE_DATABASE_URL" in line
 
 
+def test_a_database_host_that_does_not_resolve_is_named_as_such(tmp_path: Path):
+    url = "postgresql://postgres@capcut-mate-no-such-host.invalid/capcut"
+    line = one_line_error(run_command("migrate", env=command_env(database_url=url, data_dir=str(tmp_path))),
+                          "migrate")
+    assert "cannot reach PostgreSQL at capcut-mate-no-such-host.invalid" in line
+    assert "Unknown error" not in line  # getaddrinfo's own words, not strerror of its negative code
+
+
+@pytest.mark.parametrize(("option", "value", "complaint"), [
+    ("--port", "99999", "it must be from 0 to 65535"),
+    ("--port", "http", "is not a whole number"),
+    ("--workers", "0", "it must be at least 1"),
+    ("--local-agents", "-1", "it must be at least 0"),
+])
+def test_an_out_of_range_option_is_a_usage_error(tmp_path: Path, option: str, value: str, complaint: str):
+    result = run_command("serve", option, value, env=command_env(data_dir=str(tmp_path)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"argument {option}: " in result.stderr and complaint in result.stderr
+    assert not (tmp_path / "pgdata").exists(), "refused before anything starts"
+
+
 def test_a_database_that_does_not_exist(postgres_url, tmp_path: Path):
     url = with_database(postgres_url, "capcut_mate_never_made")
     line = one_line_error(run_command("migrate", env=command_env(database_url=url, data_dir=str(tmp_path))),
@@ -86,17 +107,8 @@ def test_a_bad_setting_names_the_variable(tmp_path: Path):
 @pytest.mark.slow
 async def test_ctrl_c_drains_and_says_so_and_twice_stops_at_once(tmp_path: Path, database_url, store):
     farm = Farm(tmp_path, database_url, store)
-    env = {**command_env(database_url=database_url, data_dir=str(tmp_path / "data")),
-           "FAKE_EXPORT_PID_DIR": str(farm.pid_dir)}
-    service = ServiceProcess(env, tmp_path / "serve.log", "--local-agents", "1", "--command", EXPORT_COMMAND)
-    farm.services.append(service)
     try:
-        service.wait_ready()
-        url = "https://drafts.example.com/openapi/capcut-mate/v1/get_draft?draft_id=hang-ctrl-c"
-        job_id = (await farm.submit(service, url))["job_id"]
-        await farm.wait_for(service, url, lambda body: body["status"] == "processing")
-        (agent_pid,) = _children(service.process.pid)
-        export_pid = await _export_pid(farm, job_id)
+        service, job_id, agent_pid, export_pid = await _serve_running_one_job(farm, "hang-ctrl-c")
 
         service.process.send_signal(signal.SIGINT)
         service.wait_for_output("Ctrl-C again to stop now")
@@ -137,6 +149,42 @@ def test_an_embedded_postgres_left_by_a_killed_serve_is_reused_then_stopped(tmp_
         assert not postmaster_running(pgdata), "the last holder stops the server, the killed one forgotten"
     finally:
         stop_postmaster(pgdata)
+
+
+@pytest.mark.slow
+async def test_local_agents_of_a_killed_serve_stop_and_their_job_is_taken_again(tmp_path: Path, database_url, store):
+    farm = Farm(tmp_path, database_url, store)
+    try:
+        killed, job_id, agent_pid, export_pid = await _serve_running_one_job(farm, "hang-killed-serve")
+
+        killed.kill()  # SIGKILL: the service cannot stop its agents
+        deadline = time.monotonic() + 30
+        while process_alive(agent_pid) or process_alive(export_pid):
+            assert time.monotonic() < deadline, "the killed service's agent (or its export) is still running"
+            await asyncio.sleep(0.1)
+        job = await store.get_job(job_id)
+        assert job.status == "processing"  # nobody could hand it back: its lease runs out
+        await store.expire_lease_now(job.id, job.attempt, job.agent)
+        await store.expire_leases()
+        job = await store.get_job(job_id)
+        assert (job.status, job.attempt) == ("pending", 1)  # retryable, for the next service's agents
+    finally:
+        await farm.close()
+
+
+async def _serve_running_one_job(farm: Farm, draft_id: str) -> tuple[ServiceProcess, int, int, int]:
+    """`serve --local-agents 1` whose agent is running a job that hangs: the service, the
+    job's id, the agent's pid and the export's pid."""
+    env = {**command_env(database_url=farm.database_url, data_dir=str(farm.tmp_path / "data")),
+           "FAKE_EXPORT_PID_DIR": str(farm.pid_dir)}
+    service = ServiceProcess(env, farm.tmp_path / "serve.log", "--local-agents", "1", "--command", EXPORT_COMMAND)
+    farm.services.append(service)
+    service.wait_ready()
+    url = f"https://drafts.example.com/openapi/capcut-mate/v1/get_draft?draft_id={draft_id}"
+    job_id = (await farm.submit(service, url))["job_id"]
+    await farm.wait_for(service, url, lambda body: body["status"] == "processing")
+    (agent_pid,) = _children(service.process.pid)
+    return service, job_id, agent_pid, await _export_pid(farm, job_id)
 
 
 def _children(pid: int) -> list[int]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 TOKEN_ENV = "CAPCUT_MATE_AGENT_TOKEN"
 
+log = logging.getLogger("capcut_mate.agent")
+
 
 def _server_list(raw: str) -> list[str]:
     servers = [url.strip().rstrip("/") for url in raw.split(",") if url.strip()]
@@ -48,6 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser, *, tag_list) -> None:
                              "(default: by this machine's cores and memory)")
     parser.add_argument("--max-draft-mb", type=int, default=2048,
                         help="the ffmpeg exporter's limit on one draft's downloads, in MiB (default 2048)")
+    # serve --local-agents passes its pid: an agent whose service was killed stops too.
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+
+
+async def stop_when_orphaned(runtime, parent_pid: int) -> None:
+    """The local service that started this agent is gone (killed with SIGKILL): nothing can
+    be handed back or delivered to it, so stop at once; the jobs' leases run out and the
+    next service's reaper puts them back in the queue."""
+    from capcut_mate.processes import wait_until_orphaned
+
+    await wait_until_orphaned(parent_pid)
+    log.warning("the service that started this agent is gone; stopping now")
+    for _ in range(3):  # drain, hand back now, give up on deliveries
+        runtime.drain()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,9 +100,12 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.drain)
+        orphan_watch = asyncio.create_task(stop_when_orphaned(runtime, args.parent_pid)) if args.parent_pid else None
         try:
             return await runtime.run()
         finally:
+            if orphan_watch:
+                orphan_watch.cancel()
             await client.close()
 
     logging.getLogger("aiohttp").setLevel(logging.WARNING)

@@ -190,8 +190,10 @@ class ServiceClient:
             error = payload.get("error", {}) if isinstance(payload, dict) else {}
             if not isinstance(error, dict):
                 error = {}
+            # Not our envelope (a proxy's or another server's page): its first words, on one line.
+            excerpt = " ".join(text.split())[:120]
             raise ServiceRefused(response.status, str(error.get("code", f"HTTP_{response.status}")),
-                                 str(error.get("details", text[:200])))
+                                 str(error.get("details", excerpt)))
         return answer.model_validate(payload)
 
 
@@ -250,7 +252,9 @@ def describe_network_error(error: BaseException) -> str:
     """A failed call, in a few words for the log: not the exception's whole repr."""
     if isinstance(error, aiohttp.ClientConnectorError):
         cause = error.os_error
-        reason = os.strerror(cause.errno) if cause.errno else str(cause) or type(cause).__name__
+        # A negative errno is getaddrinfo's (a name that does not resolve): its own words.
+        reason = os.strerror(cause.errno) if cause.errno and cause.errno > 0 else (
+            cause.strerror or str(cause) or type(cause).__name__)
         return f"cannot connect to {error.host}:{error.port} ({reason})"
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return "the service closed the connection"

@@ -64,6 +64,7 @@ class LocalAgents:
             "--server", self.server_url,
             "--exporter", self.plan.exporter,
             "--drain-seconds", str(self.plan.drain_seconds),
+            "--parent-pid", str(os.getpid()),
             *(["--command", self.plan.command] if self.plan.command else []),
             *self.plan.extra_args,
         ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from capcut_mate.processes import wait_until_orphaned
 from capcut_mate.server.app import create_app
 from capcut_mate.server.app_keys import STORE
 from capcut_mate.server.connections import ServiceRunner
@@ -142,7 +143,6 @@ def _worker(settings: Settings, dsn: str, parent_pid: int, listening) -> None:
 
 async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
     """A worker whose first process died without stopping it (SIGKILL) stops by itself."""
-    while os.getppid() == parent_pid:
-        await asyncio.sleep(1.0)
+    await wait_until_orphaned(parent_pid)
     log.warning("the first service process is gone; stopping")
     stop.set()
