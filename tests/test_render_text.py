@@ -315,3 +315,22 @@ def test_a_bubble_is_drawn_as_a_box_behind_the_text_and_named(tmp_path):
     corner = (plain.width // 2, 4)  # above the words, inside the box
     assert plain.getpixel(corner)[3] == 0, "no box without a bubble"
     assert bubbled.getpixel(corner)[3] > 100 and max(bubbled.getpixel(corner)[:3]) < 40, "a dark box behind"
+
+
+def test_captions_sharing_a_text_effect_keep_their_own_words(tmp_path):
+    """A draft that gives every caption the same 花字 (the usual case) shows each caption's
+    own words, drawn in the look that 花字 stands for, named once as approximated."""
+    draft = DraftBuilder(tmp_path / "huazi", width=WIDTH, height=HEIGHT)
+    draft.video(draft.track("video"), photo(draft.asset("assets/image/navy.png"), "0x102040", (WIDTH, HEIGHT)),
+                start=0, duration=2)
+    track = draft.track("text")
+    for n, words in enumerate(["第一句", "第二句话"]):
+        segment = caption(draft, track, words, start=n, duration=1)
+        draft.material("effects", {"type": "text_effect", "resource_id": "7405565480678739200"}, used_by=segment)
+    draft.write()
+    video, warnings = export(draft.folder, tmp_path / "work")
+    assert [w for w in warnings if "花字" in w] == ["warning: 近似: 花字 黄色发光字 ×2 (text effects)"], warnings
+    first, second = (box_of(points(frame_at(video, t), ink)) for t in (0.5, 1.5))
+    assert second.width > first.width * 1.2, ("four characters after three", first, second)
+    yellow = points(frame_at(video, 0.5), lambda p: p[0] > 200 and p[1] > 180 and p[2] < 140)
+    assert len(yellow) > 100, "drawn in the 花字's yellow"

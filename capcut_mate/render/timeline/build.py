@@ -232,8 +232,9 @@ class _Builder:
                 self.notes.leave_out(kind)
         effect = None
         if segment.extras.text_effect:
-            name, effect = text_effect_style(segment.extras.text_effect, segment.material.base)
-            self.notes.approximate("text_effect", name)
+            # Not the layer's name: captions sharing a 花字 keep their own pictures.
+            effect_name, effect = text_effect_style(segment.extras.text_effect, segment.material.base)
+            self.notes.approximate("text_effect", effect_name)
         if segment.extras.bubble:
             self.notes.approximate("text_shape", segment.extras.bubble)
         start, end = segment.target.start / 1e6, segment.target.end / 1e6
