@@ -20,7 +20,7 @@ from capcut_mate.agent.exporters import ExporterOptions, ExportJob, load_exporte
 from capcut_mate.agent.exporters.ffmpeg.export import plan_export
 from support.drafts import DraftBuilder, photo
 from support.processes import command_env
-from support.text_drafts import Box, bands, box_of, caption, points, shadow, style, text_animation
+from support.text_drafts import Box, bands, block_font, box_of, caption, points, shadow, style, text_animation
 from support.videos import RED, frame_at, looks_like, video_info
 
 WIDTH, HEIGHT = 640, 360
@@ -298,7 +298,8 @@ def test_upstream_text_shadow_renders_its_pink_shadow_to_the_upper_right(tmp_pat
 def test_a_bubble_is_drawn_as_a_box_behind_the_text_and_named(tmp_path):
     from capcut_mate.render.draft import parse_draft
     from capcut_mate.render.environment import bundled_font
-    from capcut_mate.render.text.raster import FaceChoice, TextRaster
+    from capcut_mate.render.text.fonts import FontBook
+    from capcut_mate.render.text.raster import TextRaster
     from capcut_mate.render.timeline import build_timeline
 
     draft = DraftBuilder(tmp_path / "bubble", width=640, height=360)
@@ -308,8 +309,7 @@ def test_a_bubble_is_drawn_as_a_box_behind_the_text_and_named(tmp_path):
     timeline = build_timeline(parse_draft((draft.folder / "draft_content.json").read_bytes()), {})
     assert timeline.warnings == ("近似: 文字气泡 7100000000000000001 (text bubbles)",)
     (layer,) = timeline.layers
-    font = bundled_font()
-    raster = TextRaster(640, 360, FaceChoice(font.path, font.index), {})
+    raster = TextRaster(640, 360, FontBook(bundled_font(), {}))
     plain = Image.open(raster.draw(layer.segment.material, tmp_path / "plain.png").path)
     bubbled = Image.open(raster.draw(layer.segment.material, tmp_path / "bubble.png", bubble=layer.bubble).path)
     corner = (plain.width // 2, 4)  # above the words, inside the box
@@ -334,3 +334,77 @@ def test_captions_sharing_a_text_effect_keep_their_own_words(tmp_path):
     assert second.width > first.width * 1.2, ("four characters after three", first, second)
     yellow = points(frame_at(video, 0.5), lambda p: p[0] > 200 and p[1] > 180 and p[2] < 140)
     assert len(yellow) > 100, "drawn in the 花字's yellow"
+
+
+# --- Fonts ---------------------------------------------------------------------------------------
+
+
+def _glyph_cells(picture: Path) -> list[tuple[Box, float]]:
+    """Each character's ink in a caption picture, left to right: its box and the share of
+    the box the ink fills."""
+    with Image.open(picture) as image:
+        alpha = image.getchannel("A")
+        inked = [(x, y) for y in range(image.height) for x in range(image.width) if alpha.getpixel((x, y)) > 128]
+    cells = []
+    for glyph in bands(inked, axis=0, gap=2):
+        cell = box_of(glyph)
+        cells.append((cell, len(glyph) / ((cell.width + 1) * (cell.height + 1))))
+    return cells
+
+
+@pytest.mark.parametrize("how", ["named by the draft", "configured as the default"])
+def test_a_font_without_chinese_draws_its_letters_and_chinese_falls_back_to_real_glyphs(tmp_path, how):
+    from capcut_mate.render.draft.text import TextMaterial, TextStyle
+    from capcut_mate.render.environment import bundled_font
+    from capcut_mate.render.text.fonts import FaceChoice, FontBook
+    from capcut_mate.render.text.raster import TextRaster
+
+    blocks = FaceChoice(block_font(tmp_path / "CapcutTestBlocks.ttf"))
+    bundled = bundled_font()
+    if how == "named by the draft":
+        book = FontBook(bundled, {"capcuttestblocks": blocks}, fallbacks=[bundled])
+        font_path = r"C:\JianyingPro\Resources\Font\CapcutTestBlocks.ttf"  # as JianYing writes it
+    else:
+        book, font_path = FontBook(blocks, {}, fallbacks=[bundled]), ""
+    material = TextMaterial("AA永乐", (TextStyle(0, 4, 24, "#ffffff", 1.0, font_path=font_path),))
+    picture = TextRaster(640, 360, book).draw(material, tmp_path / "mixed.png")
+
+    cells = _glyph_cells(picture.path)
+    assert len(cells) == 4, cells
+    assert all(fill > 0.8 for _, fill in cells[:2]), f"the As are the named font's blocks: {cells}"
+    assert all(fill < 0.5 for _, fill in cells[2:]), f"永 and 乐 are real glyphs, not .notdef blocks: {cells}"
+    assert not book.missing_fonts and not book.missing_chars
+
+
+def test_a_character_no_font_has_is_named_and_not_drawn_as_a_box(tmp_path):
+    draft = DraftBuilder(tmp_path / "emoji", width=WIDTH, height=HEIGHT)
+    draft.video(draft.track("video"), photo(draft.asset("assets/image/navy.png"), "0x102040", (WIDTH, HEIGHT)),
+                start=0, duration=1)
+    caption(draft, draft.track("text"), "好😀", start=0, duration=1, size=40)
+    draft.write()
+    video, warnings = export(draft.folder, tmp_path / "work")
+    assert "warning: 未渲染: 字符 😀 (characters no font on this machine has)" in warnings, warnings
+    glyphs = bands(points(frame_at(video, 0.5), white), axis=0, gap=3)
+    assert len(glyphs) == 1, f"好 alone, no box beside it: {[box_of(g) for g in glyphs]}"
+
+
+def test_a_family_name_means_its_regular_face_and_a_file_name_that_file(monkeypatch):
+    from capcut_mate.render import environment
+
+    listing = (  # fc-list's order is the file system's: the regular face is not first
+        "DejaVu Sans,DejaVu Sans Light\tExtraLight\t/fonts/DejaVuSans-ExtraLight.ttf\t0",
+        "DejaVu Sans\tBold Oblique\t/fonts/DejaVuSans-BoldOblique.ttf\t0",
+        "DejaVu Sans\tBold\t/fonts/DejaVuSans-Bold.ttf\t0",
+        "DejaVu Sans\tBook\t/fonts/DejaVuSans.ttf\t0",
+        "Noto Serif CJK SC,Noto Serif CJK SC SemiBold\tSemiBold,Regular\t/fonts/NotoSerifCJK.ttc\t2",
+    )
+
+    async def fontconfig(*command: str) -> tuple[str, ...]:
+        return listing
+
+    monkeypatch.setattr(environment, "_fontconfig", fontconfig)
+    faces = asyncio.run(environment.machine_faces())
+    assert faces["dejavu sans"] == environment.FaceChoice(Path("/fonts/DejaVuSans.ttf"))
+    assert faces["dejavusans-bold"] == environment.FaceChoice(Path("/fonts/DejaVuSans-Bold.ttf"))
+    assert faces["dejavu sans light"].path.name == "DejaVuSans-ExtraLight.ttf"
+    assert faces["noto serif cjk sc"] == environment.FaceChoice(Path("/fonts/NotoSerifCJK.ttc"), 2)

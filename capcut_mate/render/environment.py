@@ -8,7 +8,9 @@ The font text is drawn in: the configured one (--font-file or $CAPCUT_MATE_FONT_
 one of this machine's that covers Chinese (fontconfig's list, then well-known files on Linux,
 macOS and Windows), else Noto Sans CJK, which capcut-mate installs with it (the
 noto-cjk-sans-otc wheel, SIL Open Font License): Chinese, Japanese and Korean are drawn with
-real glyphs on any machine. In a font collection the Simplified Chinese face is used.
+real glyphs on any machine. In a font collection the Simplified Chinese face is used. A font
+a draft names is looked up among this machine's by family (its regular face) and file name;
+characters a face lacks fall back to the default, then to Noto Sans CJK (render/text/fonts.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capcut_mate.processes import ToolTimedOut, run_tool
+from capcut_mate.render.text.fonts import FaceChoice, FontBook
 
 FFMPEG_ENV = "CAPCUT_MATE_FFMPEG"
 FONT_ENV = "CAPCUT_MATE_FONT_FILE"
@@ -37,6 +40,11 @@ _CHINESE_FONT_FILES = (
     "C:/Windows/Fonts/msyh.ttc",
     "C:/Windows/Fonts/simhei.ttf",
 )
+# The bundled font answers to these names too (lower case), where a draft asks for it.
+_BUNDLED_NAMES = ("noto sans cjk sc", "noto sans cjk", "noto sans sc", "source han sans sc", "source han sans",
+                  "思源黑体")
+# fontconfig's style names of a family's upright, normal-weight face: the one a name means.
+_REGULAR_STYLES = {"regular", "book", "normal", "roman", "standard"}
 _ERROR_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
 
 
@@ -56,19 +64,12 @@ class Ffmpeg:
         return "-filter_complex_script" if old else "-/filter_complex"
 
 
-@dataclass(frozen=True)
-class Font:
-    path: Path
-    index: int = 0  # the face, in a font collection (.ttc)
-    covers_chinese: bool = True
-
-
-def bundled_font() -> Font:
+def bundled_font() -> FaceChoice:
     """Noto Sans CJK SC, from the noto-cjk-sans-otc wheel capcut-mate depends on."""
     import noto_cjk_sans_otc
 
     path = Path(str(noto_cjk_sans_otc.FONT_PATH))
-    return Font(path, simplified_chinese_face(path))
+    return FaceChoice(path, simplified_chinese_face(path))
 
 
 def simplified_chinese_face(path: Path) -> int:
@@ -98,24 +99,43 @@ async def find_ffmpeg() -> Ffmpeg:
     return Ffmpeg(path, int(release.group(1)) if release else None)
 
 
-async def find_font(configured: Path | None) -> Font:
+async def find_fonts(configured: Path | None) -> FontBook:
+    """The faces a draft's text is drawn in: the default (configured, else a Chinese one of
+    this machine's, else the bundled one), this machine's by name, the bundled one last."""
+    bundled = await asyncio.to_thread(bundled_font)
+    named = {**dict.fromkeys(_BUNDLED_NAMES, bundled), **await machine_faces()}
+    return FontBook(await _default_face(configured, bundled), named, fallbacks=[bundled])
+
+
+async def _default_face(configured: Path | None, bundled: FaceChoice) -> FaceChoice:
     if configured:
         if not configured.is_file():
             raise EnvironmentProblem(f"配置的字体文件不存在: {configured}")
-        return Font(configured, await asyncio.to_thread(simplified_chinese_face, configured))  # taken as fit
-    if chinese := _first_file(await _fontconfig("fc-list", ":lang=zh", "file") + _CHINESE_FONT_FILES):
-        return Font(chinese, await asyncio.to_thread(simplified_chinese_face, chinese))
-    return await asyncio.to_thread(bundled_font)
+        return FaceChoice(configured, await asyncio.to_thread(simplified_chinese_face, configured))
+    listed = [line.strip().rstrip(":").strip() for line in await _fontconfig("fc-list", ":lang=zh", "file")]
+    # Regular sans faces first: captions are usually set in them.
+    listed.sort(key=lambda f: ("sans" not in f.lower(), "bold" in f.lower(), f))
+    if chinese := _first_file((*listed, *_CHINESE_FONT_FILES)):
+        return FaceChoice(chinese, await asyncio.to_thread(simplified_chinese_face, chinese))
+    return bundled
 
 
-async def font_families() -> dict[str, Path]:
-    """This machine's fonts by family name (lower case), for drafts that name theirs."""
-    families: dict[str, Path] = {}
-    for line in await _fontconfig("fc-list", "--format", "%{family}\t%{file}\n"):
-        names, _, file = line.partition("\t")
-        for name in names.split(","):
-            families.setdefault(name.strip().lower(), Path(file.strip()))
-    return families
+async def machine_faces() -> dict[str, FaceChoice]:
+    """This machine's faces by file stem and by family name (lower case): a family's regular
+    face where it has one, else its face with the shortest style name."""
+    ranked: dict[str, tuple[tuple, FaceChoice]] = {}
+    for line in await _fontconfig("fc-list", "--format", "%{family}\t%{style}\t%{file}\t%{index}\n"):
+        families, styles, file, index = (line.split("\t") + ["", "", "", ""])[:4]
+        if not file.strip():
+            continue
+        face = FaceChoice(Path(file.strip()), int(index) if index.strip().isdigit() else 0)
+        style_names = [style.strip().lower() for style in styles.split(",")]
+        rank = (not _REGULAR_STYLES & set(style_names), min(len(style) for style in style_names), file)
+        for name in [face.path.stem, *families.split(",")]:
+            key = name.strip().lower()
+            if key and (key not in ranked or rank < ranked[key][0]):
+                ranked[key] = (rank, face)
+    return {name: face for name, (_rank, face) in ranked.items()}
 
 
 def ffmpeg_error(stderr_lines: list[str]) -> str:
@@ -146,16 +166,14 @@ async def _output(*command: str) -> str:
 
 
 async def _fontconfig(*command: str) -> tuple[str, ...]:
-    """Font files fontconfig lists; none where fontconfig is not installed."""
+    """What fontconfig lists, a line each; nothing where fontconfig is not installed."""
     if not shutil.which(command[0]):
         return ()
     try:
         output = await _output(*command)
     except EnvironmentProblem:
         return ()
-    files = [line.strip().rstrip(":").strip() for line in output.splitlines() if line.strip()]
-    # Regular sans faces first: captions are usually set in them.
-    return tuple(sorted(files, key=lambda f: ("sans" not in f.lower(), "bold" in f.lower(), f)))
+    return tuple(line for line in output.splitlines() if line.strip())
 
 
 def _first_file(candidates: tuple[str, ...]) -> Path | None:

@@ -161,3 +161,32 @@ def bands(found: list[tuple[int, int]], axis: int = 1, gap: int = 1) -> list[lis
         groups[-1].append(point)
         last = point[axis]
     return groups
+
+
+def block_font(path: Path, family: str = "Capcut Test Blocks") -> Path:
+    """A TrueType font with one glyph, "A", a solid block 0.4 em wide and 0.7 em high; its
+    .notdef (what a missing character would be drawn as) is a solid block too. Ink that
+    fills its box is this font's; a real Chinese glyph never does."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    def block(left: int, right: int):
+        pen = TTGlyphPen(None)
+        pen.moveTo((left, 0))
+        pen.lineTo((left, 700))
+        pen.lineTo((right, 700))
+        pen.lineTo((right, 0))
+        pen.closePath()
+        return pen.glyph()
+
+    font = FontBuilder(1000, isTTF=True)
+    font.setupGlyphOrder([".notdef", "space", "A"])
+    font.setupCharacterMap({ord(" "): "space", ord("A"): "A"})
+    font.setupGlyf({".notdef": block(50, 450), "space": TTGlyphPen(None).glyph(), "A": block(100, 500)})
+    font.setupHorizontalMetrics({".notdef": (500, 50), "space": (300, 0), "A": (600, 100)})
+    font.setupHorizontalHeader(ascent=800, descent=-200)
+    font.setupNameTable({"familyName": family, "styleName": "Regular"})
+    font.setupOS2(sTypoAscender=800, sTypoDescender=-200, usWinAscent=800, usWinDescent=200)
+    font.setupPost()
+    font.save(str(path))
+    return path

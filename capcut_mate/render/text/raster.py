@@ -29,17 +29,12 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from capcut_mate.render.draft.fields import DraftError
 from capcut_mate.render.draft.text import Shadow, TextMaterial, TextStyle
+from capcut_mate.render.text.fonts import FaceChoice, FontBook
 
 PIXELS_PER_SIZE = 4.0
 MAX_PICTURE_PIXELS = 4096 * 4096  # a caption's picture larger than this is refused
 ITALIC_SLANT = math.tan(math.radians(12))
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
-
-
-@dataclass(frozen=True)
-class FaceChoice:
-    path: Path
-    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +49,7 @@ class _Glyph:
     char: str
     style: TextStyle
     size: int  # pixels
+    face: FaceChoice | None  # None: no face here has this character, so it is not drawn
     x: float = 0.0  # left of its advance, within the block
     baseline: float = 0.0
     advance: float = 0.0
@@ -62,29 +58,18 @@ class _Glyph:
 class TextRaster:
     """Draws text materials for one canvas; fonts are loaded once per face and size."""
 
-    def __init__(self, canvas_width: int, canvas_height: int, face: FaceChoice, faces: dict[str, FaceChoice]):
+    def __init__(self, canvas_width: int, canvas_height: int, fonts: FontBook):
         self.canvas_width = canvas_width
         self.unit = PIXELS_PER_SIZE * min(canvas_width, canvas_height) / 1080  # pixels per JianYing size
-        self.face = face
-        self.faces = faces  # this machine's fonts by family name and file stem, lower case
-        self.missing: set[str] = set()  # fonts drafts asked for that this machine lacks
-        self._fonts: dict[tuple[FaceChoice, int], ImageFont.FreeTypeFont] = {}
+        self.fonts = fonts
+        self._loaded: dict[tuple[FaceChoice, int], ImageFont.FreeTypeFont] = {}
 
-    def face_for(self, style: TextStyle) -> FaceChoice:
-        wanted = [name for name in (style.font_name, Path(style.font_path.replace("\\", "/")).stem) if name]
-        for name in wanted:
-            if name.lower() in self.faces:
-                return self.faces[name.lower()]
-        if wanted:
-            self.missing.add(wanted[0])
-        return self.face
-
-    def font(self, style: TextStyle, size: int) -> ImageFont.FreeTypeFont:
-        face = self.face_for(style)
-        key = (face, size)
-        if key not in self._fonts:
-            self._fonts[key] = ImageFont.truetype(str(face.path), size, index=face.index)
-        return self._fonts[key]
+    def font(self, face: FaceChoice | None, size: int) -> ImageFont.FreeTypeFont:
+        """`face` (the default face for None) at `size` pixels."""
+        key = (face or self.fonts.default, size)
+        if key not in self._loaded:
+            self._loaded[key] = ImageFont.truetype(str(key[0].path), size, index=key[0].index)
+        return self._loaded[key]
 
     def draw(self, material: TextMaterial, output: Path, *, effect: TextStyle | None = None,
              bubble: bool = False) -> TextImage:
@@ -120,8 +105,9 @@ class TextRaster:
         glyphs = []
         for char, style in zip(text, per_char):
             size = max(1, round(style.size * self.unit))
-            advance = self.font(style, size).getlength(char) if char != "\n" else 0.0
-            glyphs.append(_Glyph(char, style, size, advance=advance + (spacing if char != "\n" else 0.0)))
+            face = self.fonts.face_for(style, char)
+            advance = self.font(face, size).getlength(char) if char != "\n" and face else 0.0
+            glyphs.append(_Glyph(char, style, size, face, advance=advance + (spacing if char != "\n" else 0.0)))
         if material.vertical:
             return self._columns(glyphs, material)
         lines = self._wrap(glyphs, material.line_max_width * self.canvas_width)
@@ -147,8 +133,8 @@ class TextRaster:
     def _place_lines(self, lines: list[list[_Glyph]], material: TextMaterial) -> tuple[list[_Glyph], float, float]:
         placed, y, widths, metrics = [], 0.0, [], []
         for line in lines:
-            ascent = max((self.font(g.style, g.size).getmetrics()[0] for g in line), default=self._ascent(material))
-            descent = max((self.font(g.style, g.size).getmetrics()[1] for g in line), default=0)
+            ascent = max((self.font(g.face, g.size).getmetrics()[0] for g in line), default=self._ascent(material))
+            descent = max((self.font(g.face, g.size).getmetrics()[1] for g in line), default=0)
             widths.append(sum(g.advance for g in line) - (self._spacing(material) if line else 0.0))
             metrics.append((ascent, descent))
         block_w = max(widths, default=0.0)
@@ -176,14 +162,14 @@ class TextRaster:
             left = block_w - (number + 1) * column_w - number * gap
             top = {3: 0.0, 5: block_h - height}.get(material.alignment, (block_h - height) / 2)
             for glyph in column:
-                ascent = self.font(glyph.style, glyph.size).getmetrics()[0]
-                advance = self.font(glyph.style, glyph.size).getlength(glyph.char)
+                ascent = self.font(glyph.face, glyph.size).getmetrics()[0]
+                advance = self.font(glyph.face, glyph.size).getlength(glyph.char) if glyph.face else 0.0
                 placed.append(replace(glyph, x=left + (column_w - advance) / 2, baseline=top + ascent * 0.88))
                 top += glyph.size + spacing
         return placed, max(block_w, 1.0), max(block_h, 1.0)
 
     def _ascent(self, material: TextMaterial) -> int:
-        return self.font(material.base, max(1, round(material.base.size * self.unit))).getmetrics()[0]
+        return self.font(None, max(1, round(material.base.size * self.unit))).getmetrics()[0]
 
     def _spacing(self, material: TextMaterial) -> float:
         return material.letter_spacing * material.base.size * self.unit
@@ -219,7 +205,9 @@ class TextRaster:
 
     def _char(self, image: Image.Image, draw: ImageDraw.ImageDraw, glyph: _Glyph, margin: float,
               colour: tuple[int, int, int, int], *, stroke: int = 0, stroke_colour=None) -> None:
-        font = self.font(glyph.style, glyph.size)
+        if glyph.face is None:
+            return
+        font = self.font(glyph.face, glyph.size)
         position = (margin + glyph.x, margin + glyph.baseline)
         if not glyph.style.italic:
             draw.text(position, glyph.char, font=font, fill=colour, anchor="ls", stroke_width=stroke,

@@ -59,7 +59,9 @@ FEATURES: tuple[Feature, ...] = (
             "渐显/渐隐, 放大/缩小, slides and 打字机 reveals; 弹入, …溶解 and the 跳动 loop approximated by name; "
             "any other in or out is a fade, named; other loops are left out"),
     Feature("fonts", "字体", "fonts", APPROXIMATED,
-            "a draft's font is used where this machine has one of that name, else the default, named"),
+            "a draft's font is used where this machine has one of that family (its regular face) or file name, "
+            "else the default, named; a character a face lacks is drawn in the default, then in Noto Sans CJK, "
+            "and one no font here has is left out, named"),
     Feature("text_effect", "花字", "text effects", APPROXIMATED,
             "the fill, stroke and glow the 花字's name describes (known ids), else white with a dark outline"),
     Feature("text_shape", "文字气泡", "text bubbles", APPROXIMATED,

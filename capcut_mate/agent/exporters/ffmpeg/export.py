@@ -36,8 +36,7 @@ from capcut_mate.render.environment import (
     EnvironmentProblem,
     Ffmpeg,
     find_ffmpeg,
-    find_font,
-    font_families,
+    find_fonts,
 )
 from capcut_mate.render.ffmpeg.compose import (
     RenderPlan,
@@ -49,7 +48,7 @@ from capcut_mate.render.ffmpeg.compose import (
 )
 from capcut_mate.render.ffmpeg.run import RenderFailed, render, render_windows, together
 from capcut_mate.render.media import MediaFile, MediaUnreadable, probe
-from capcut_mate.render.text.raster import FaceChoice, TextImage, TextRaster
+from capcut_mate.render.text.raster import TextImage, TextRaster
 from capcut_mate.render.timeline import Timeline, build_timeline
 from capcut_mate.render.timeline.layers import TextLayer
 
@@ -185,19 +184,9 @@ class _Export:
         ffmpeg = await find_ffmpeg()
         raster = None
         if draft.segments(TextSegment):
-            font = await find_font(self.settings.font_file)
-            raster = TextRaster(draft.width, draft.height, FaceChoice(font.path, font.index),
-                                await self._machine_faces())
+            raster = TextRaster(draft.width, draft.height, await find_fonts(self.settings.font_file))
         await self.progress(30)
         return ffmpeg, raster
-
-    @staticmethod
-    async def _machine_faces() -> dict[str, FaceChoice]:
-        """This machine's fonts by family name and file stem, for drafts that name theirs."""
-        faces = {}
-        for name, path in (await font_families()).items():
-            faces[name] = faces[path.stem.lower()] = FaceChoice(path, 0)
-        return faces
 
     async def fetch_materials(self, draft: Draft, folder: DraftFolder, downloader: Downloader,
                               ffmpeg: Ffmpeg) -> dict[str, MediaFile]:
@@ -236,8 +225,12 @@ class _Export:
         timeline = build_timeline(draft, media)
         texts = self.draw_texts(timeline, raster) if raster else {}
         self.warnings = list(timeline.warnings)
-        if raster and raster.missing:
-            self.warnings.append("近似: 字体 " + "、".join(sorted(raster.missing)) + " (fonts: drawn in the default)")
+        if raster and raster.fonts.missing_fonts:
+            self.warnings.append("近似: 字体 " + "、".join(sorted(raster.fonts.missing_fonts))
+                                 + " (fonts: drawn in the default)")
+        if raster and raster.fonts.missing_chars:
+            self.warnings.append("未渲染: 字符 " + "".join(sorted(raster.fonts.missing_chars))[:40]
+                                 + " (characters no font on this machine has)")
         return Scene(timeline, {material_id: file.path for material_id, file in media.items()}, texts)
 
     def single_plan(self, scene: Scene, ffmpeg: Ffmpeg) -> RenderPlan:
