@@ -408,3 +408,24 @@ def test_a_family_name_means_its_regular_face_and_a_file_name_that_file(monkeypa
     assert faces["dejavusans-bold"] == environment.FaceChoice(Path("/fonts/DejaVuSans-Bold.ttf"))
     assert faces["dejavu sans light"].path.name == "DejaVuSans-ExtraLight.ttf"
     assert faces["noto serif cjk sc"] == environment.FaceChoice(Path("/fonts/NotoSerifCJK.ttc"), 2)
+
+
+def test_a_strokes_own_alpha_is_applied(tmp_path):
+    import json as json_module
+
+    from capcut_mate.render.draft.text import read_text_material
+    from capcut_mate.render.environment import bundled_font
+    from capcut_mate.render.text.fonts import FontBook
+    from capcut_mate.render.text.raster import TextRaster
+
+    half_red = style(0, 4, "#ffffff", size=30, stroke=("#ff0000", 0.2))
+    half_red["strokes"][0]["content"]["solid"]["alpha"] = 0.5
+    material = read_text_material({"content": json_module.dumps({"text": "描边", "styles": [half_red]})})
+    assert material.base.stroke_alpha == 0.5
+    picture = TextRaster(640, 360, FontBook(bundled_font(), {})).draw(material, tmp_path / "stroke.png")
+    with Image.open(picture.path) as image:
+        pixels = image.convert("RGBA").load()
+        reds = sorted(pixels[x, y][3] for y in range(image.height) for x in range(image.width)
+                      if pixels[x, y][3] > 0 and pixels[x, y][0] > 200 and max(pixels[x, y][1:3]) < 40)
+    typical = reds[len(reds) // 2] if reds else None  # the median: edges are fainter, overlaps denser
+    assert typical in range(118, 139), f"the stroke at half opacity: {typical}"

@@ -42,6 +42,7 @@ class TextStyle:
     underline: bool = False
     stroke_color: str | None = None
     stroke_width: float = 0.0  # relative to the font size (0.08 is the editor's 40)
+    stroke_alpha: float = 1.0
     shadow: Shadow | None = None
     font_name: str = ""
     font_path: str = ""
@@ -117,6 +118,7 @@ def _style(style: dict[str, Any], text: str, fallback: dict[str, Any]) -> TextSt
         bold=bool(style.get("bold")), italic=bool(style.get("italic")), underline=bool(style.get("underline")),
         stroke_color=hex_colour(stroke_solid.get("color")) if stroke else None,
         stroke_width=min(max(number(stroke.get("width"), 0.0), 0.0), 1.0) if stroke else 0.0,
+        stroke_alpha=min(max(number(stroke_solid.get("alpha"), 1.0), 0.0), 1.0),
         shadow=_shadow(as_dict(shadows[0])) if shadows else None,
         font_name=str(font.get("id") or font.get("name") or ""), font_path=str(font.get("path") or ""),
     )

@@ -87,7 +87,7 @@ class TextRaster:
         image = Image.new("RGBA", (max(width, 2), max(height, 2)), (0, 0, 0, 0))
         if material.background_color and material.background_alpha > 0:
             self._background(image, material, margin, block_w, block_h, base_px)
-        for shadow in {s.shadow for s in styles if s.shadow}:
+        for shadow in dict.fromkeys(s.shadow for s in styles if s.shadow):  # in the draft's order, every run
             self._shadow(image, [g for g in glyphs if g.style.shadow == shadow], shadow, margin)
         self._glyphs(image, glyphs, margin)
         image.save(output)
@@ -190,7 +190,7 @@ class TextRaster:
         for glyph in glyphs:  # strokes first, so that no stroke covers a neighbour's fill
             if glyph.style.stroke_color and glyph.style.stroke_width > 0 and not glyph.char.isspace():
                 width = max(1, round(glyph.style.stroke_width * glyph.size))
-                colour = _rgba(glyph.style.stroke_color, glyph.style.alpha)
+                colour = _rgba(glyph.style.stroke_color, glyph.style.alpha * glyph.style.stroke_alpha)
                 self._char(image, draw, glyph, margin, colour, stroke=width, stroke_colour=colour)
         for glyph in glyphs:
             if glyph.char.isspace() and not glyph.style.underline:
