@@ -3,7 +3,8 @@
 One small draft per feature (320x180 or a few segments, 1–3 s), built in the encoding
 upstream capcut-mate writes (../shared/spec/DRAFT_FEATURES.md), rendered once per module
 through the real exporter from a file:// folder, and probed at known times. Every check
-names a pixel where the feature puts a colour that the unfeatured draft would not have there.
+names a pixel where the feature puts a colour that the unfeatured draft would not have there,
+or a stretch of the soundtrack and how loud (RMS) the feature makes it.
 
 The conventions checked: positions and mask centres are +y up, rotations clockwise;
 transitions are centred on the cut and span their duration; ins ease out, outs ease in;
@@ -22,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportJob, load_exporter
-from support.drafts import DraftBuilder, colour_clip, drawn_photo, photo
+from support.drafts import DraftBuilder, colour_clip, drawn_photo, photo, tone
+from support.text_drafts import audio_effect, volume_db, volume_keyframes
 from support.videos import BLUE, GREEN, MAGENTA, RED, YELLOW, frame_at, looks_like
 
 W, H = 320, 180
@@ -214,10 +216,31 @@ def left_out_and_approximated(draft: DraftBuilder) -> None:
     draft.sticker(draft.track("sticker"), "7521200021564427545", start=0, duration=2, scale=0.5)
 
 
+def sounds(draft: DraftBuilder) -> None:
+    """One sound at a time, 5 s: 0–1 s a 440 Hz tone on a muted audio track (attribute bit 0), in
+    two segments, the second with volume keyframes at 0.75; 1–2 s a clip with a 440 Hz sound on a
+    muted video track, volume keyframes at 1; 2–3 s a clip with `volume` 0 and volume keyframes
+    0 → 1 over its second; 3–5 s a 660 Hz tone, volume keyframes 1 → 0 over its 2 s, with 回音."""
+    muted = draft.track("audio")
+    muted["attribute"] = 1
+    beep = tone(draft.asset("assets/tone440.m4a"), 440, 1)
+    draft.audio(muted, beep, start=0, duration=0.5)
+    volume_keyframes(draft.audio(muted, beep, start=0.5, duration=0.5, source_start=0.5), [(0, 0.75), (0.5, 0.75)])
+    muted_pictures = draft.track("video")
+    muted_pictures["attribute"] = 1
+    clip = colour_clip(draft.asset("assets/red440.mp4"), [("0xff0000", 1)], tone_hz=440)
+    volume_keyframes(draft.video(muted_pictures, clip, start=1, duration=1), [(0, 1.0), (1, 1.0)])
+    rising = draft.video(draft.track("video"), clip, start=2, duration=1, volume=0.0)
+    volume_keyframes(rising, [(0, 0.0), (1, 1.0)])
+    falling = draft.audio(draft.track("audio"), tone(draft.asset("assets/tone660.m4a"), 660, 2), start=3, duration=2)
+    volume_keyframes(falling, [(0, 1.0), (2, 0.0)])
+    audio_effect(draft, falling, "回音")
+
+
 FIXTURES: dict[str, Callable[[DraftBuilder], None]] = {f.__name__: f for f in (
     zoom_keyframes, stretch_keyframes, move_keyframes, rotation_keyframes, alpha_keyframes, brightness_keyframes,
     dissolve, wipe_down, dip_to_white, push_left, filled_transitions, fade_in, zoom_in, slides, masks, canvases, crop,
-    reversed_clip, greyscale_filter, render_order, left_out_and_approximated)}
+    reversed_clip, greyscale_filter, render_order, left_out_and_approximated, sounds)}
 
 
 # --- Rendering them -------------------------------------------------------------------------------
@@ -621,3 +644,35 @@ def test_warnings_name_what_is_approximated_and_left_out(render):
     assert len(approximated) == 1, warnings
     assert "转场 故障" in approximated[0] and "轻微放大" in approximated[0], warnings
     assert "转场" not in unrendered[0] and "动画" not in unrendered[0], "named once, as approximated"
+
+
+# --- Sound ----------------------------------------------------------------------------------------
+
+SILENT_DB = -60.0  # digital silence measures -91; a tone at full volume about -21
+
+
+def test_a_muted_track_is_silent_whatever_its_volume_keyframes(render):
+    video = render("sounds").video
+    heard = {why: volume_db(video, start, 0.3) for start, why in (
+        (0.1, "a muted audio segment"), (0.6, "a muted audio segment with volume keyframes at 0.75"),
+        (1.35, "a muted video track's sound with volume keyframes at 1"))}
+    assert all(db < SILENT_DB for db in heard.values()), heard
+
+
+def test_volume_keyframes_win_over_a_static_volume_of_0(render):
+    video = render("sounds").video
+    first, last = volume_db(video, 2.0, 0.1), volume_db(video, 2.8, 0.15)
+    assert last > -30, f"the clip's 440 Hz sound near full volume at the end of its 0 → 1 ramp ({last} dB)"
+    assert first < last - 15, f"near silence at the ramp's start: {first} dB against {last} dB"
+
+
+def test_an_audio_segments_volume_keyframes_ramp_its_tone_down(render):
+    video = render("sounds").video
+    start, halfway, end = volume_db(video, 3.0), volume_db(video, 3.9), volume_db(video, 4.75)
+    assert start > -30, f"the 660 Hz tone at full volume first ({start} dB)"
+    assert -9 < halfway - start < -3.5, f"gain about 0.5 halfway: {halfway - start:.1f} dB"
+    assert end < start - 15, f"near silence at the end of the ramp: {start} → {end} dB"
+
+
+def test_an_audio_effect_is_named_as_left_out(render):
+    assert render("sounds").warnings == ["未渲染: 音频特效 回音 (audio effects)"]

@@ -96,6 +96,13 @@ def audio_fade(draft: DraftBuilder, segment: dict[str, Any], *, fade_in: float =
                                           "fade_out_duration": microseconds(fade_out)}, used_by=segment)
 
 
+def audio_effect(draft: DraftBuilder, segment: dict[str, Any], name: str) -> str:
+    """`audio_effect` of add_audios: a `materials.audio_effects` resource (回音 …), referenced from the segment."""
+    return draft.material("audio_effects", {"type": "audio_effect", "name": name, "resource_id": "7018011608408396325",
+                                            "audio_adjust_params": [{"name": "change_voice_param_quantity",
+                                                                     "value": 0.8}]}, used_by=segment)
+
+
 # --- Reading what a rendered video holds ------------------------------------------------------
 
 

@@ -183,7 +183,7 @@ class _Reader:
             elif list_name == "audio_fades":
                 fields["audio_fade"] = read_audio_fade(entry)
             elif list_name == "audio_effects":
-                fields["audio_effects"].append(str(entry.get("name") or "audio_effect"))
+                fields["audio_effects"].append(str(entry.get("name") or ""))
             elif list_name == "video_effects":
                 fields["effects"].append(read_effect(entry, "video_effect"))
             elif list_name == "effects":  # filters, blend modes and text styles share this list

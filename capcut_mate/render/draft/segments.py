@@ -52,7 +52,7 @@ class Extras:
     canvas: Canvas | None = None
     effects: tuple[Effect, ...] = ()  # filters and effects applied to this segment alone
     audio_fade: AudioFade | None = None
-    audio_effects: tuple[str, ...] = ()  # names
+    audio_effects: tuple[str, ...] = ()  # names ("" where the draft gives none)
     text_effect: str = ""  # 花字: its resource id (names are not in drafts)
     bubble: str = ""
     other: tuple[str, ...] = ()  # features without a type here: "mix_mode:叠加", "curve_speed", a list's name…

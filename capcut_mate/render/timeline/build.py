@@ -65,7 +65,8 @@ class _Builder:
     def build(self) -> Timeline:
         for track in self.draft.tracks:
             if track.kind == "video":
-                self._video_track(track.index, [s for s in track.segments if isinstance(s, VisualSegment)])
+                self._video_track(track.index, track.muted,
+                                  [s for s in track.segments if isinstance(s, VisualSegment)])
             for number, segment in enumerate(track.segments):
                 key = (getattr(segment, "render_index", 0), track.index, number)
                 if isinstance(segment, TextSegment):
@@ -73,7 +74,7 @@ class _Builder:
                 elif isinstance(segment, EffectSegment):
                     self._adjustment(key, segment)
                 elif isinstance(segment, AudioSegment):
-                    self._sound(segment, segment.extras)
+                    self._sound(segment, track.muted)
                 elif isinstance(segment, StickerSegment):
                     self.notes.leave_out("stickers")
                 elif isinstance(segment, OtherSegment):
@@ -86,7 +87,7 @@ class _Builder:
 
     # --- video tracks ---------------------------------------------------------------------
 
-    def _video_track(self, track_index: int, segments: list[VisualSegment]) -> None:
+    def _video_track(self, track_index: int, muted: bool, segments: list[VisualSegment]) -> None:
         by_start = sorted(range(len(segments)), key=lambda i: segments[i].target.start)
         ordered = [segments[i] for i in by_start]
         motions: dict[int, Motion] = {}
@@ -105,8 +106,8 @@ class _Builder:
             self.ordered.append((key, layer))
             for colour in extra.get(position, []):
                 self.ordered.append((key, colour))
-            if segment.volume > 0 and self.media[segment.material.id].has_audio:
-                self._sound(segment, segment.extras)
+            if self.media[segment.material.id].has_audio:
+                self._sound(segment, muted)
 
     def _visual(self, segment: VisualSegment, motion: Motion, name: str) -> VisualLayer:
         info = self.media[segment.material.id]
@@ -260,14 +261,16 @@ class _Builder:
         self.ordered.append((key, AdjustmentLayer(segment.effect.name, segment.target.start / 1e6,
                                                   segment.target.end / 1e6, look)))
 
-    def _sound(self, segment: VisualSegment | AudioSegment, extras: Extras) -> None:
-        if segment.volume <= 0 and kf.VOLUME not in segment.keyframes:
+    def _sound(self, segment: VisualSegment | AudioSegment, muted: bool) -> None:
+        """A segment's sound, unless its track is muted: volume keyframes set the gain (linear,
+        1 = the file's own) over the static `volume`, even 0, as JianYing plays them."""
+        if muted or (segment.volume <= 0 and kf.VOLUME not in segment.keyframes):
             return
-        if extras.audio_effects:
-            self.notes.leave_out("audio_effects", len(extras.audio_effects))
+        for name in segment.extras.audio_effects:
+            self.notes.leave_out("audio_effects", name=name)
         volume = (_curve(segment.keyframes[kf.VOLUME], 0.0) if kf.VOLUME in segment.keyframes
                   else const(segment.volume))
-        fade = extras.audio_fade
+        fade = segment.extras.audio_fade
         reverse = isinstance(segment, VisualSegment) and segment.reverse
         self.sounds.append(Sound(
             material_id=segment.material.id, start=segment.target.start / 1e6,

@@ -50,7 +50,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("stickers", "贴纸", "stickers", NOT_RENDERED, "cloud pictures the draft does not hold"),
     Feature("curve_speed", "曲线变速", "speed curves", NOT_RENDERED, "played at the segment's constant speed"),
     Feature("mix_mode", "混合模式", "blend modes", NOT_RENDERED, "drawn with normal blending"),
-    Feature("audio_effects", "音频特效", "audio effects", NOT_RENDERED, "played without the effect"),
+    Feature("audio_effects", "音频特效", "audio effects", NOT_RENDERED, "played without the effect, named"),
     Feature("text", "文字", "text", RENDERED,
             "every style range (size, colour, alpha, bold, italic, underline, stroke, shadow), keyword highlights, "
             "alignment per line, letter and line spacing, line_max_width wrapping, vertical text, background box, "
@@ -67,8 +67,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("text_shape", "文字气泡", "text bubbles", APPROXIMATED,
             "a dark rounded box behind the text (the bubble's picture is a resource), named"),
     Feature("sound", "声音", "sound", RENDERED,
-            "audio tracks and the sound of video segments, each at its volume or volume keyframes and speed, "
-            "mixed without normalising; a muted track is silent"),
+            "audio tracks and the sound of video segments, each at its volume (its volume keyframes where it has "
+            "them, even over a volume of 0) and speed, mixed without normalising; a muted track is silent, "
+            "keyframes or not"),
     Feature("audio_fades", "淡入淡出", "audio fades", RENDERED, "fade-in and fade-out lengths"),
     Feature("adjust", "调节", "adjustments", NOT_RENDERED, "adjustment tracks are left out"),
     Feature("text_flip", "文字翻转", "flipped text", NOT_RENDERED, "a caption is drawn unflipped"),
@@ -87,34 +88,25 @@ def label(kind: str) -> tuple[str, str]:
 class Notes:
     """What one render approximated and left out, by feature kind."""
 
-    unrendered: Counter[str] = field(default_factory=Counter)
+    unrendered: dict[str, Counter[str]] = field(default_factory=dict)  # kind → names ("": unnamed) → count
     approximated: dict[str, Counter[str]] = field(default_factory=dict)  # kind → names → count
 
-    def leave_out(self, kind: str, count: int = 1) -> None:
-        self.unrendered[kind] += count
+    def leave_out(self, kind: str, count: int = 1, name: str = "") -> None:
+        """`name`: what the draft calls it (an audio effect's 回音), where a user would know it by that."""
+        self.unrendered.setdefault(kind, Counter())[name] += count
 
     def approximate(self, kind: str, name: str) -> None:
         self.approximated.setdefault(kind, Counter())[name or "?"] += 1
 
     def warnings(self) -> list[str]:
         """The lines for the job's history: `未渲染: …` and `近似: …`."""
-        lines = []
-        if self.unrendered:
-            lines.append("未渲染: " + describe(self.unrendered))
-        if self.approximated:
-            parts = []
-            for kind, names in sorted(self.approximated.items()):
-                chinese, english = label(kind)
-                listed = "、".join(f"{n} ×{c}" if c > 1 else n for n, c in sorted(names.items()))
-                parts.append(f"{chinese} {listed}" + (f" ({english})" if english else ""))
-            lines.append("近似: " + ", ".join(parts))
-        return lines
+        return [prefix + ", ".join(_named(kind, names) for kind, names in sorted(notes.items()))
+                for prefix, notes in (("未渲染: ", self.unrendered), ("近似: ", self.approximated)) if notes]
 
 
-def describe(counts: Counter[str] | dict[str, int]) -> str:
-    """E.g. "转场 ×2 (transitions), 滤镜 ×1 (filters)"; a kind without a name is shown as the draft names it."""
-    parts = []
-    for kind, count in sorted(counts.items()):
-        chinese, english = label(kind)
-        parts.append(f"{chinese} ×{count}" + (f" ({english})" if english else ""))
-    return ", ".join(parts)
+def _named(kind: str, names: Counter[str]) -> str:
+    """E.g. "转场 ×2 (transitions)" (unnamed), "转场 叠化 ×2、故障 (transitions)"; a kind without a
+    label is shown as the draft names it."""
+    chinese, english = label(kind)
+    listed = "、".join(f"{n} ×{c}" if n and c > 1 else n or f"×{c}" for n, c in sorted(names.items()))
+    return f"{chinese} {listed}" + (f" ({english})" if english else "")
