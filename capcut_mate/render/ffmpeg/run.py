@@ -3,7 +3,8 @@ windows), progress from its `-progress` output.
 
 ffmpeg writes to a temporary name that is renamed to the output only once ffmpeg succeeded,
 so a failed or cancelled render leaves nothing that could pass for a video. Encoding is
-reported as 70–89 from ffmpeg's own clock (out_time_us against the draft's length).
+reported as 70–89 from ffmpeg's own clock (out_time_us against the draft's length) and,
+for a display that shows more (`capcut-mate render`), as that clock itself.
 Cancelling stops ffmpeg's process group: SIGTERM, then SIGKILL after the grace period.
 
 ffmpeg can hang (a filter spinning, deaf to SIGTERM), and a hung render would hold its job
@@ -26,6 +27,7 @@ from capcut_mate.render.ffmpeg.compose import RenderPlan
 
 log = logging.getLogger("capcut_mate.render")
 Progress = Callable[[int], Awaitable[None]]  # told 70..89 as ffmpeg's position advances
+Position = Callable[[int, int], Awaitable[None]]  # told the microseconds of video made, and of all of it
 T = TypeVar("T")
 
 ENCODING_STARTED, ENCODING_ALMOST_DONE = 70, 89
@@ -46,10 +48,11 @@ def encoding_progress(out_time_us: int, duration_us: int) -> int:
 
 
 async def render(ffmpeg: str, plan: RenderPlan, *, work_dir: Path, temporary: Path, output: Path,
-                 progress: Progress, kill_grace_seconds: float, stall_seconds: float = STALL_SECONDS) -> None:
+                 progress: Progress, kill_grace_seconds: float, stall_seconds: float = STALL_SECONDS,
+                 position: Position | None = None) -> None:
     """Run the plan, whose output is `temporary`, and move the result to `output`."""
     await progress(ENCODING_STARTED)
-    tracker = _Tracker(progress, plan.duration_us)
+    tracker = _Tracker(progress, plan.duration_us, position)
     try:
         await _run(ffmpeg, plan, work_dir, tracker.follow(0), kill_grace_seconds, stall_seconds)
         _check_made(temporary)
@@ -60,12 +63,13 @@ async def render(ffmpeg: str, plan: RenderPlan, *, work_dir: Path, temporary: Pa
 
 async def render_windows(ffmpeg: str, windows: list[tuple[RenderPlan, Path]], sound: tuple[RenderPlan, Path],
                          join: RenderPlan, *, jobs: int, work_dir: Path, temporary: Path, output: Path,
-                         progress: Progress, kill_grace_seconds: float, stall_seconds: float = STALL_SECONDS) -> None:
+                         progress: Progress, kill_grace_seconds: float, stall_seconds: float = STALL_SECONDS,
+                         position: Position | None = None) -> None:
     """A long render in windows: at most `jobs` ffmpeg runs at once (the soundtrack beside
     them), then the join, whose output is `temporary`, moved to `output`. Progress 70–89
     follows the frames of all windows together; the first failure stops every run."""
     await progress(ENCODING_STARTED)
-    tracker = _Tracker(progress, sum(plan.duration_us for plan, _ in windows))
+    tracker = _Tracker(progress, sum(plan.duration_us for plan, _ in windows), position)
     slots = asyncio.Semaphore(max(1, jobs))
 
     async def run(plan: RenderPlan, made: Path, follow: Callable[[int], Awaitable[None]]) -> None:
@@ -118,8 +122,9 @@ def _check_made(path: Path) -> None:
 class _Tracker:
     """Positions of several runs (microseconds of video each has made) as one progress figure."""
 
-    def __init__(self, progress: Progress, total_us: int):
+    def __init__(self, progress: Progress, total_us: int, position: Position | None = None):
         self.progress = progress
+        self.position = position
         self.total_us = total_us
         self.positions: dict[int, int] = {}
         self.reported = ENCODING_STARTED
@@ -127,7 +132,10 @@ class _Tracker:
     def follow(self, index: int) -> Callable[[int], Awaitable[None]]:
         async def moved(position_us: int) -> None:
             self.positions[index] = max(position_us, self.positions.get(index, 0))
-            current = encoding_progress(sum(self.positions.values()), self.total_us)
+            made = sum(self.positions.values())
+            if self.position:
+                await self.position(min(made, self.total_us), self.total_us)
+            current = encoding_progress(made, self.total_us)
             if current > self.reported:
                 self.reported = current
                 await self.progress(current)

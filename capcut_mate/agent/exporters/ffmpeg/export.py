@@ -26,7 +26,15 @@ from pathlib import Path
 
 from capcut_mate.agent.exporters import Exporter, ExporterOptions, ExportFailed, ExportJob, ExportResult, Progress
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy
-from capcut_mate.agent.exporters.ffmpeg.fetch import Downloader, DownloadFailed, DraftFolder, FetchLimits, list_draft
+from capcut_mate.agent.exporters.ffmpeg.fetch import (
+    CONTENT_FILE,
+    NO_CONTENT,
+    Downloader,
+    DownloadFailed,
+    DraftFolder,
+    FetchLimits,
+    list_draft,
+)
 from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex, download_name
 from capcut_mate.render.draft import Draft, DraftError, parse_draft
 from capcut_mate.render.draft.materials import Material
@@ -46,7 +54,7 @@ from capcut_mate.render.ffmpeg.compose import (
     build_window_plan,
     plan_windows,
 )
-from capcut_mate.render.ffmpeg.run import RenderFailed, render, render_windows, together
+from capcut_mate.render.ffmpeg.run import Position, RenderFailed, render, render_windows, together
 from capcut_mate.render.media import MediaFile, MediaUnreadable, probe
 from capcut_mate.render.text.raster import TextImage, TextRaster
 from capcut_mate.render.timeline import Timeline, build_timeline
@@ -54,7 +62,6 @@ from capcut_mate.render.timeline.layers import TextLayer
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
 
-CONTENT_FILE = "draft_content.json"
 NOTHING_TO_RENDER = "导出草稿失败: 草稿中没有可渲染的内容"
 WINDOW_SECONDS = 10.0  # a longer render is cut into windows of about this length
 MAX_CONTENT_BYTES = 64 * 1024**2
@@ -100,11 +107,13 @@ class Scene:
     texts: dict[str, TextImage]
 
 
-def ffmpeg_exporter(options: ExporterOptions) -> Exporter:
+def ffmpeg_exporter(options: ExporterOptions, *, position: Position | None = None) -> Exporter:
+    """The exporter; `position`, if given, is told ffmpeg's position in the video as it moves
+    (for `capcut-mate render`'s bar: a job's progress has only the percentage)."""
     settings = FfmpegSettings.from_options(options)
 
     async def export(job: ExportJob, progress: Progress) -> ExportResult:
-        return await _Export(settings, job, progress).run()
+        return await _Export(settings, job, progress, position).run()
 
     return export
 
@@ -125,10 +134,11 @@ async def plan_export(job: ExportJob, options: ExporterOptions) -> tuple[str, Re
 class _Export:
     """One job's export, stage by stage."""
 
-    def __init__(self, settings: FfmpegSettings, job: ExportJob, progress: Progress):
+    def __init__(self, settings: FfmpegSettings, job: ExportJob, progress: Progress, position: Position | None = None):
         self.settings = settings
         self.job = job
         self._progress = progress
+        self._position = position
         self.progress_now = 0
         self.work_dir = job.work_dir.resolve()  # ffmpeg runs in it: every path must be absolute
         self.draft_dir = self.work_dir / "draft"
@@ -144,12 +154,12 @@ class _Export:
             if len(windows) == 1:
                 plan = await asyncio.to_thread(self.single_plan, scene, ffmpeg)
                 await render(ffmpeg.path, plan, work_dir=self.work_dir, temporary=self.temporary, output=self.output,
-                             progress=self._progress, kill_grace_seconds=grace)
+                             progress=self._progress, kill_grace_seconds=grace, position=self._position)
             else:
                 parts, sound, join = await asyncio.to_thread(self.window_plans, scene, ffmpeg, windows)
                 await render_windows(ffmpeg.path, parts, sound, join, jobs=self.settings.render_jobs,
                                      work_dir=self.work_dir, temporary=self.temporary, output=self.output,
-                                     progress=self._progress, kill_grace_seconds=grace)
+                                     progress=self._progress, kill_grace_seconds=grace, position=self._position)
             await self.progress(90)
         return ExportResult(video_path=self.job.output_path)
 
@@ -168,7 +178,7 @@ class _Export:
 
     async def read_draft(self, folder: DraftFolder, downloader: Downloader) -> Draft:
         if CONTENT_FILE not in folder.files:
-            raise DownloadFailed(f"草稿里没有 {CONTENT_FILE}", retryable=False)
+            raise DownloadFailed(NO_CONTENT, retryable=False)
         content = await folder.fetch(CONTENT_FILE, downloader, self.draft_dir)
         if content.stat().st_size > MAX_CONTENT_BYTES:  # parsed JSON takes many times its size in memory
             raise ExportFailed(f"导出草稿失败: {CONTENT_FILE} 超过 {MAX_CONTENT_BYTES // 1024**2} MB")

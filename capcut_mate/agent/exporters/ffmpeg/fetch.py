@@ -7,7 +7,8 @@ exponential backoff on network errors and 408/429/5xx answers, resumed where it 
 when the server accepts byte ranges, and written to a .part file renamed into place only
 once whole. The draft's downloads together may not pass `max_draft_bytes`.
 
-With --allow-local-drafts, a file:// URL names a draft folder on this machine, read in place.
+With --allow-local-drafts, a file:// URL names a draft folder on this machine, read in place,
+or a draft's content file in its folder (draft_content.json, draft_info.json or any name).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from capcut_mate.backoff import Backoff
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
 
+CONTENT_FILE = "draft_content.json"
+INFO_FILE = "draft_info.json"  # JianYing's other name for draft_content.json
+NO_CONTENT = f"草稿里没有 {CONTENT_FILE}"
 LISTING_MAX_BYTES = 16 * 1024 * 1024
 # A get_draft answer listing more files than this is refused (草稿下载失败: 草稿文件过多).
 MAX_DRAFT_FILES = 10_000
@@ -203,14 +207,21 @@ async def list_draft(draft_url: str, draft_id: str | None, downloader: Downloade
 
 
 def _local_folder(draft_url: str) -> DraftFolder:
-    root = Path(url2pathname(urlsplit(draft_url).path))
-    if root.is_file():  # a URL of the folder's draft_content.json
-        root = root.parent
+    path = Path(url2pathname(urlsplit(draft_url).path))
+    root = path.parent if path.is_file() else path
     if not root.is_dir():
         raise DownloadFailed(f"本地草稿文件夹不存在: {root}", retryable=False)
+    # The draft's content: the file the URL names (whatever its name), else the folder's
+    # draft_content.json, else its draft_info.json (JianYing's other name for the same).
+    # Looked for first: a folder that is no draft's is not walked (it may be a home folder).
+    candidates = (path,) if path.is_file() else (root / CONTENT_FILE, root / INFO_FILE)
+    content = next((file for file in candidates if file.is_file()), None)
+    if content is None:
+        raise DownloadFailed(NO_CONTENT, retryable=False)
     files = {p.relative_to(root).as_posix(): str(p) for p in sorted(root.rglob("*")) if p.is_file()}
     if len(files) > MAX_DRAFT_FILES:
         raise DownloadFailed(f"草稿文件过多: {len(files)} 个 (最多 {MAX_DRAFT_FILES} 个)", retryable=False)
+    files[CONTENT_FILE] = str(content)
     return DraftFolder(files, local=True)
 
 
