@@ -168,6 +168,7 @@ def test_a_draft_url_to_a_closed_port_is_one_line_after_its_silent_retries(tmp_p
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()  # no retry log lines, no progress line
     assert line.startswith("capcut-mate render: 草稿下载失败: http://127.0.0.1:") and "get_draft" in line, line
+    assert line.endswith("(Connection refused)") and "ssl:default" not in line, "in words, not aiohttp's repr"
     assert not list(tmp_path.iterdir())
 
 

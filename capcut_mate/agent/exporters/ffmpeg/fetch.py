@@ -29,6 +29,7 @@ import aiohttp
 
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused, GuardedResolver
 from capcut_mate.agent.exporters.ffmpeg.paths import UnsafePath, folder_paths
+from capcut_mate.agent.service_client import describe_network_error
 from capcut_mate.backoff import Backoff
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
@@ -232,7 +233,7 @@ async def _one_attempt(url: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
     except AddressRefused as refusal:
         raise DownloadFailed(str(refusal), retryable=False) from None
     except (TimeoutError, aiohttp.ClientError, OSError) as error:
-        raise DownloadFailed(f"{display(url)}: {error or type(error).__name__}", retryable=True) from None
+        raise DownloadFailed(f"{display(url)}: {describe_network_error(error)}", retryable=True) from None
 
 
 def _range_start(response: aiohttp.ClientResponse) -> int | None:
