@@ -25,7 +25,7 @@ import pytest
 from capcut_mate.agent.exporters import ExporterOptions, ExportJob, load_exporter
 from support.drafts import DraftBuilder, colour_clip, drawn_photo, photo, tone
 from support.text_drafts import audio_effect, volume_db, volume_keyframes
-from support.videos import BLUE, GREEN, MAGENTA, RED, YELLOW, frame_at, looks_like
+from support.videos import BLUE, CYAN, GREEN, MAGENTA, RED, YELLOW, frame_at, looks_like
 
 W, H = 320, 180
 BLACK, WHITE = (0, 0, 0), (255, 255, 255)
@@ -39,6 +39,25 @@ def _square(draft: DraftBuilder, name: str, colour: str) -> Path:
 
 def _full(draft: DraftBuilder, name: str, colour: str) -> Path:
     return photo(draft.asset(f"assets/{name}.png"), colour)
+
+
+def _banded(draft: DraftBuilder, name: str, colour: str, edge: str) -> Path:
+    """A canvas-filling photo of one colour with a yellow 20 px band along one edge, to see it move."""
+    band = {"left": (0, 0, 20, H), "right": (W - 20, 0, 20, H), "top": (0, 0, W, 20), "bottom": (0, H - 20, W, 20)}
+    return drawn_photo(draft.asset(f"assets/{name}-{edge}.png"), colour, (W, H), [(*band[edge], "0xffff00")])
+
+
+def _split(draft: DraftBuilder) -> Path:
+    """Red on the left half, green on the right: a sharp edge at x 160."""
+    return drawn_photo(draft.asset("assets/split.png"), "0xff0000", (W, H), [(160, 0, 160, H, "0x00ff00")])
+
+
+def _sequence(draft: DraftBuilder, photos: list[Path], transitions: list[str]) -> None:
+    """Photos 1.5 s each, back to back (cuts at 1.5, 3, 4.5 …); transition n, 1 s, on photo n."""
+    track = draft.track("video")
+    segments = [draft.video(track, picture, start=n * 1.5, duration=1.5) for n, picture in enumerate(photos)]
+    for segment, name in zip(segments, transitions):
+        draft.transition(segment, name, 1.0)
 
 
 # --- The fixture drafts ---------------------------------------------------------------------------
@@ -70,6 +89,15 @@ def rotation_keyframes(draft: DraftBuilder) -> None:
     square = drawn_photo(draft.asset("assets/marked.png"), "0x0000ff", (180, 180), [(0, 0, 40, 40, "0xff0000")])
     segment = draft.video(draft.track("video"), square, start=0, duration=2)
     draft.keyframes(segment, "KFTypeRotation", [(0, 0.0), (1, 90.0)])
+
+
+def bezier_keyframes(draft: DraftBuilder) -> None:
+    """The green 80x45 photo moving x -0.5 → 0.5 over 2 s, eased out with the handles JianYing's
+    editor writes for 缓出 (the first keyframe's right handle 0.32 of the interval on and 0.94 of
+    the change up, the last one's left handle 0.4 of the interval back, level)."""
+    segment = draft.video(draft.track("video"), _full(draft, "green", "0x00ff00"), start=0, duration=2, scale=0.25)
+    draft.keyframes(segment, "KFTypePositionX", [(0, -0.5, (0.0, 0.0), (0.64, 0.94)),
+                                                 (2, 0.5, (-0.8, 0.0), (0.0, 0.0))])
 
 
 def alpha_keyframes(draft: DraftBuilder) -> None:
@@ -110,6 +138,23 @@ def push_left(draft: DraftBuilder) -> None:
     draft.transition(first, "向左", 1.0)
 
 
+def pushes_and_slide(draft: DraftBuilder) -> None:
+    """Red (band left) 向右 green (band bottom) 向上 blue (band top) 向下 magenta (band left) 滑动 cyan;
+    cuts at 1.5, 3, 4.5, 6 s."""
+    _sequence(draft, [_banded(draft, "red", "0xff0000", "left"), _banded(draft, "green", "0x00ff00", "bottom"),
+                      _banded(draft, "blue", "0x0000ff", "top"), _banded(draft, "magenta", "0xff00ff", "left"),
+                      _full(draft, "cyan", "0x00ffff")], ["向右", "向上", "向下", "滑动"])
+
+
+def more_transitions(draft: DraftBuilder) -> None:
+    """Red 闪黑 green (band right) 推近 blue (band left) 拉远 red 向左擦除 green 故障 (a name the renderer
+    does not know) blue; cuts at 1.5, 3, 4.5, 6, 7.5 s."""
+    _sequence(draft, [_full(draft, "red", "0xff0000"), _banded(draft, "green", "0x00ff00", "right"),
+                      _banded(draft, "blue", "0x0000ff", "left"), _full(draft, "red", "0xff0000"),
+                      _full(draft, "green", "0x00ff00"), _full(draft, "blue", "0x0000ff")],
+              ["闪黑", "推近", "拉远", "向左擦除", "故障"])
+
+
 def fade_in(draft: DraftBuilder) -> None:
     segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
     draft.animation(segment, "渐显", "in", 0, 1.0)
@@ -125,6 +170,22 @@ def slides(draft: DraftBuilder) -> None:
     segment = draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=2)
     draft.animation(segment, "向右滑动", "in", 0, 1.0)
     draft.animation(segment, "向上滑动", "out", 1.5, 0.5)
+
+
+def more_animations(draft: DraftBuilder) -> None:
+    """Four 2 s segments: a red 180x180 square with 缩小 in (0–1 s) and 缩小 out (1–2 s); a red photo
+    with 渐隐 out (3–4 s); a red photo with in and out animations the renderer does not know (雨刷
+    4–5 s, 折叠闭幕 5.5–6 s); the red square with the loop 左拉镜 (a 组合 over all of 6–8 s)."""
+    track = draft.track("video")
+    square = _square(draft, "red-square", "0xff0000")
+    shrink = draft.video(track, square, start=0, duration=2)
+    draft.animation(shrink, "缩小", "in", 0, 1.0)
+    draft.animation(shrink, "缩小", "out", 1.0, 1.0)
+    draft.animation(draft.video(track, _full(draft, "red", "0xff0000"), start=2, duration=2), "渐隐", "out", 1.0, 1.0)
+    unknown = draft.video(track, _full(draft, "red", "0xff0000"), start=4, duration=2)
+    draft.animation(unknown, "雨刷", "in", 0, 1.0)
+    draft.animation(unknown, "折叠闭幕", "out", 1.5, 0.5)
+    draft.animation(draft.video(track, square, start=6, duration=2), "左拉镜", "group", 0, 2.0)
 
 
 MASKS = ["circle", "feathered", "line", "mirror", "rectangle", "inverted"]  # 0.5 s each, in this order
@@ -144,6 +205,18 @@ def masks(draft: DraftBuilder) -> None:
     draft.mask(mirror, "镜面", height=0.3, rotation=90.0)
     draft.mask(rectangle, "矩形", width=0.8, height=0.6, roundCorner=0.5)
     draft.mask(inverted, "圆形", width=0.5, height=0.5, invert=True)
+
+
+def shaped_masks(draft: DraftBuilder) -> None:
+    """The blue photo 0–1.5 s; above it the red 180x180 square (x 70..250) in three 0.5 s segments:
+    爱心 filling the square, 星形 filling it, 矩形 0.8 × 0.25 turned 30°."""
+    draft.video(draft.track("video"), _full(draft, "blue", "0x0000ff"), start=0, duration=1.5)
+    track = draft.track("video")
+    square = _square(draft, "red", "0xff0000")
+    heart, star, rectangle = (draft.video(track, square, start=n * 0.5, duration=0.5) for n in range(3))
+    draft.mask(heart, "爱心")
+    draft.mask(star, "星形")
+    draft.mask(rectangle, "矩形", width=0.8, height=0.25, rotation=30.0)
 
 
 def canvases(draft: DraftBuilder) -> None:
@@ -188,6 +261,19 @@ def greyscale_filter(draft: DraftBuilder) -> None:
     """A red photo 0–3 s, 黑白 on a filter track 1–2 s."""
     draft.video(draft.track("video"), _full(draft, "red", "0xff0000"), start=0, duration=3)
     draft.filter(draft.track("filter"), "黑白", start=1, duration=1, intensity=1.0)
+
+
+def effects(draft: DraftBuilder) -> None:
+    """On an effect track: 暗角 (vignette) over a light grey photo 0–1 s, 模糊 (blur) over the
+    red | green photo 1–2 s; the grey photo again 2–3 s with no effect."""
+    track = draft.track("video")
+    grey = _full(draft, "grey", "0xc0c0c0")
+    draft.video(track, grey, start=0, duration=1)
+    draft.video(track, _split(draft), start=1, duration=1)
+    draft.video(track, grey, start=2, duration=1)
+    effect_track = draft.track("effect")
+    draft.effect(effect_track, "暗角", start=0, duration=1, intensity=1.0)
+    draft.effect(effect_track, "模糊", start=1, duration=1, intensity=1.0)
 
 
 def render_order(draft: DraftBuilder) -> None:
@@ -239,8 +325,9 @@ def sounds(draft: DraftBuilder) -> None:
 
 FIXTURES: dict[str, Callable[[DraftBuilder], None]] = {f.__name__: f for f in (
     zoom_keyframes, stretch_keyframes, move_keyframes, rotation_keyframes, alpha_keyframes, brightness_keyframes,
-    dissolve, wipe_down, dip_to_white, push_left, filled_transitions, fade_in, zoom_in, slides, masks, canvases, crop,
-    reversed_clip, greyscale_filter, render_order, left_out_and_approximated, sounds)}
+    bezier_keyframes, dissolve, wipe_down, dip_to_white, push_left, pushes_and_slide, more_transitions,
+    filled_transitions, fade_in, zoom_in, slides, more_animations, masks, shaped_masks, canvases, crop,
+    reversed_clip, greyscale_filter, effects, render_order, left_out_and_approximated, sounds)}
 
 
 # --- Rendering them -------------------------------------------------------------------------------
@@ -375,6 +462,20 @@ def test_a_rotation_keyframe_turns_the_clip_clockwise(render):
     assert near(frame.pixel(160, 90), BLUE) and near(frame.pixel(72, 5), BLACK), "a diamond at 45°"
 
 
+def test_bezier_handles_ease_a_keyframe_move(render):
+    video = render("bezier_keyframes")
+    # Eased out, the clip covers most of its way early: its centre is at x 173 at 0.5 s and x 220
+    # at 1 s, where a linear move has it at 120 and 160 (the 80 px wide clip at 80..160, 120..200).
+    assert_colours(video, [
+        (0.5, (200, 90), GREEN, "well past the linear position at 0.5 s"),
+        (0.5, (100, 90), BLACK, "not where a linear move has it"),
+        (1.0, (240, 90), GREEN, "three quarters of the way at half time"),
+        (1.0, (150, 90), BLACK, "not at the centre, where a linear move has it"),
+        (0.0, (60, 90), GREEN, "at its first keyframe at the start (x 40..120)"),
+        (1.95, (260, 90), GREEN, "and at its last one at the end (x 200..280)"),
+    ])
+
+
 def test_an_alpha_ramp_blends_with_what_is_below(render):
     video = render("alpha_keyframes")
     assert_colours(video, [
@@ -433,6 +534,92 @@ def test_a_push_left_moves_both_clips_by_the_canvas_width(render):
     ])
 
 
+def test_a_push_right_moves_both_clips_to_the_right(render):
+    video = render("pushes_and_slide")
+    # At the cut (1.5 s) both have moved half the canvas to the right: the red's left-edge band
+    # (x 0..20) is at 160..180, the green came in from the left and fills x 0..160.
+    assert_colours(video, [
+        (1.5, (80, 60), GREEN, "the later clip on the left, come in from the left"),
+        (1.5, (170, 60), YELLOW, "the earlier clip's left edge moved to the centre"),
+        (1.5, (240, 60), RED, "the earlier clip on the right"),
+    ])
+
+
+def test_pushes_up_and_down_move_both_clips_that_way(render):
+    video = render("pushes_and_slide")
+    # 向上 at 3 s: the green moved half the canvas up (its bottom band at y 70..90), the blue
+    # came from below (its top band at y 90..110). 向下 at 4.5 s: the blue moved half down (its
+    # top band at y 90..110), the magenta came from above.
+    assert_colours(video, [
+        (3.0, (160, 40), GREEN, "向上: the earlier clip in the top half"),
+        (3.0, (160, 80), YELLOW, "its bottom edge moved up to the middle"),
+        (3.0, (160, 100), YELLOW, "the later clip's top edge just below the middle"),
+        (3.0, (160, 140), BLUE, "the later clip in the bottom half"),
+        (4.5, (160, 45), MAGENTA, "向下: the later clip in the top half, come from above"),
+        (4.5, (160, 100), YELLOW, "the earlier clip's top edge moved down to the middle"),
+        (4.5, (160, 140), BLUE, "the earlier clip in the bottom half"),
+    ])
+
+
+def test_a_slide_moves_the_later_clip_in_over_the_earlier_one(render):
+    video = render("pushes_and_slide")
+    # 滑动 at 6 s: the cyan slides in from the right over the magenta, which stays where it is
+    # (its left band at x 0..20); at the cut the cyan covers x 160..320, eased in and out.
+    assert_colours(video, [
+        (6.0, (240, 90), CYAN, "the later clip covers the right half, unblended"),
+        (6.0, (100, 90), MAGENTA, "the earlier clip, unblended, on the left"),
+        (6.0, (10, 90), YELLOW, "the earlier clip does not move (a push takes its left edge away)"),
+        (5.75, (300, 90), CYAN, "an eighth of the way in a quarter of the time: at x 280"),
+        (5.75, (250, 90), MAGENTA, "not yet further"),
+    ])
+
+
+def test_a_dip_to_black_is_black_at_the_cut(render):
+    video = render("more_transitions")
+    assert_colours(video, [
+        (1.5, (160, 90), BLACK, "black at the cut (闪白: white)"),
+        (1.25, (160, 90), blend(BLACK, RED, 0.5), "half way to black before the cut"),
+        (1.75, (160, 90), blend(BLACK, GREEN, 0.5), "half way back after it"),
+        (2.1, (160, 90), GREEN, "the later clip after the transition"),
+    ], tolerance=30)
+
+
+def test_zoom_transitions_zoom_the_earlier_clip_in_or_out_while_the_later_fades_in(render):
+    video = render("more_transitions")
+    # 推近 at 3 s: the green (band at x 300..320) has grown 1.15×, its band off the canvas, under
+    # the blue half faded in. 拉远 at 4.5 s: the blue (band at x 0..20) has shrunk to 0.9×
+    # (x 16..304, y 9..171, its band at 16..34), the red half faded in over it and the black.
+    assert_colours(video, [
+        (3.0, (310, 90), blend(BLUE, GREEN, 0.5), "推近: the earlier clip's edge band pushed off the canvas"),
+        (3.0, (160, 90), blend(BLUE, GREEN, 0.5), "half of each at the centre"),
+        (4.5, (25, 90), blend(RED, YELLOW, 0.5), "拉远: the earlier clip's edge band moved in"),
+        (4.5, (8, 90), blend(RED, BLACK, 0.5), "outside the shrunk clip: the later one over black"),
+        (4.5, (160, 3), blend(RED, BLACK, 0.5), "above it too"),
+        (4.5, (160, 90), blend(RED, BLUE, 0.5), "half of each at the centre"),
+    ], tolerance=30)
+
+
+def test_a_leftward_wipe_reveals_the_next_clip_from_the_right(render):
+    video = render("more_transitions")
+    # 向左擦除 over 5.5–6.5 s: the edge travels from the right: at 5.9 s it is at x 192, at 6.1 s at 128.
+    assert_colours(video, [
+        (5.9, (250, 90), GREEN, "right of the edge: the later clip"),
+        (5.9, (130, 90), RED, "left of it: the earlier one"),
+        (6.1, (150, 90), GREEN, "the edge has moved on to the left"),
+        (6.1, (100, 90), RED, "the earlier clip left of it"),
+    ])
+
+
+def test_a_transition_of_an_unknown_name_is_a_dissolve_named_as_approximated(render):
+    video = render("more_transitions")
+    assert_colours(video, [
+        (7.25, (160, 90), blend(BLUE, GREEN, 0.25), "a quarter blended before the cut"),
+        (7.5, (160, 90), blend(BLUE, GREEN, 0.5), "half and half at the cut"),
+        (7.75, (160, 90), blend(BLUE, GREEN, 0.75), "three quarters after it"),
+    ], tolerance=25)
+    assert any(w.startswith("近似: ") and "转场 故障" in w for w in video.warnings), video.warnings
+
+
 def test_a_dip_to_white_is_white_at_the_cut(render):
     video = render("dip_to_white")
     assert_colours(video, [
@@ -478,6 +665,51 @@ def test_slide_animations_ease_out_in_and_ease_in_out(render):
         (1.75, (160, 100), RED, "only a little way up at 1.75 s"),
         (1.75, (160, 160), BLACK, "its bottom has left the canvas's bottom"),
     ])
+
+
+def test_a_shrink_animation_comes_in_larger_and_goes_out_smaller(render):
+    video = render("more_animations")
+    # The 180x180 square (x 70..250). 缩小 in: from 1.5×, easing out: 1.125× at 0.5 s (x 59..261).
+    # 缩小 out: to 0.3×, easing in: 0.825× at 1.5 s (x 86..234, y 16..164). Both half faded.
+    assert_colours(video, [
+        (0.5, (64, 90), blend(RED, BLACK, 0.5), "beyond the square's own edge: it comes in larger"),
+        (0.5, (160, 90), blend(RED, BLACK, 0.5), "half faded in"),
+        (1.5, (78, 90), BLACK, "inside the square's own edge: it goes out smaller"),
+        (1.5, (160, 10), BLACK, "above it: both sides shrink"),
+        (1.5, (95, 90), blend(RED, BLACK, 0.5), "half faded out"),
+    ], tolerance=30)
+
+
+def test_a_fade_out_ends_dark(render):
+    video = render("more_animations")
+    assert_colours(video, [
+        (2.5, (160, 90), RED, "before the animation"),
+        (3.5, (160, 90), blend(RED, BLACK, 0.5), "half faded out"),
+        (3.9, (160, 90), blend(RED, BLACK, 0.1), "nearly gone at its end"),
+    ], tolerance=25)
+
+
+def test_in_and_out_animations_of_unknown_names_are_fades_named_as_approximated(render):
+    video = render("more_animations")
+    assert_colours(video, [
+        (4.5, (160, 90), blend(RED, BLACK, 0.5), "雨刷 in: half faded in"),
+        (5.2, (160, 90), RED, "shown between them"),
+        (5.75, (160, 90), blend(RED, BLACK, 0.5), "折叠闭幕 out: half faded out"),
+    ], tolerance=25)
+    approximated = [w for w in video.warnings if w.startswith("近似: ")]
+    assert any("雨刷" in w and "折叠闭幕" in w for w in approximated), video.warnings
+
+
+def test_a_pull_loop_zooms_out_and_pans_over_its_segment(render):
+    video = render("more_animations")
+    # 左拉镜 over 6–8 s: from 1.15× (x 56..264) to 1×, panned 5 % of the canvas (16 px) left (x 54..234).
+    assert_colours(video, [
+        (6.05, (62, 90), RED, "larger than the square at the start"),
+        (6.05, (258, 90), RED, "on both sides"),
+        (7.9, (58, 90), RED, "moved left at the end"),
+        (7.9, (240, 90), BLACK, "its right edge moved in with it"),
+    ])
+    assert any(w.startswith("近似: ") and "左拉镜" in w for w in video.warnings), video.warnings
 
 
 # --- Masks ----------------------------------------------------------------------------------------
@@ -542,6 +774,39 @@ def test_a_rectangle_mask_has_round_corners(render):
         (t, (92, 40), BLUE, "its top-left corner is rounded off"),
         (t, (228, 140), BLUE, "and its bottom-right one"),
         (t, (110, 50), RED, "inside the rounding"),
+    ])
+
+
+def test_heart_and_star_masks_are_drawn_as_their_shapes(render):
+    video = render("shaped_masks")
+    # Each fills the 180x180 square (x 70..250, centre (160, 90)); where a circle would keep red,
+    # the heart's cleft and point and the star's notches show the blue photo below.
+    assert_colours(video, [
+        (0.25, (160, 90), RED, "爱心: inside the heart"),
+        (0.25, (205, 45), RED, "in its right lobe"),
+        (0.25, (115, 45), RED, "in its left lobe"),
+        (0.25, (160, 14), BLUE, "the cleft between the lobes"),
+        (0.25, (205, 153), BLUE, "beside its point, at the bottom"),
+        (0.25, (115, 153), BLUE, "on both sides"),
+        (0.75, (160, 90), RED, "星形: inside the star"),
+        (0.75, (160, 18), RED, "its top point"),
+        (0.75, (228, 68), RED, "its right point"),
+        (0.75, (160, 144), BLUE, "the notch between its lower points"),
+        (0.75, (192, 46), BLUE, "the notch between its top and right points"),
+    ])
+    approximated = [w for w in video.warnings if w.startswith("近似: ")]
+    assert any("爱心" in w and "星形" in w for w in approximated), video.warnings
+
+
+def test_a_rectangle_mask_turns_clockwise(render):
+    video, t = render("shaped_masks"), 1.25
+    # 144x45 on the square's centre, turned 30° clockwise: its right end goes down.
+    assert_colours(video, [
+        (t, (160, 90), RED, "the centre"),
+        (t, (215, 122), RED, "down to the right along its turned length (unturned: beyond its bottom)"),
+        (t, (105, 58), RED, "up to the left"),
+        (t, (220, 90), BLUE, "straight right of the centre (unturned: inside)"),
+        (t, (215, 58), BLUE, "up to the right (turned counter-clockwise: inside)"),
     ])
 
 
@@ -623,6 +888,27 @@ def test_a_greyscale_filter_track_applies_only_within_its_time(render):
         (2.5, (160, 90), RED, "after it"),
     ])
     assert any(w.startswith("近似: ") and "黑白" in w for w in video.warnings), video.warnings
+
+
+def test_a_vignette_effect_darkens_the_corners_within_its_time(render):
+    video = render("effects")
+    centre, corner, edge = video.pixel(0.5, 160, 90), video.pixel(0.5, 3, 3), video.pixel(0.5, 3, 90)
+    assert near(centre, (192, 192, 192), 20), f"the grey photo's centre is untouched: {centre}"
+    assert corner[0] < centre[0] - 80, f"暗角 darkens the corners: {corner} against {centre}"
+    assert corner[0] < edge[0] < centre[0] - 40, f"less so at the middle of an edge: {edge}"
+    assert near(video.pixel(2.5, 3, 3), (192, 192, 192), 20), "not after the effect's segment"
+
+
+def test_a_blur_effect_softens_an_edge_within_its_time(render):
+    video = render("effects")
+    # The red | green edge at x 160, blurred (sigma 4.5 px on a 180 px short side).
+    left, right = video.pixel(1.5, 155, 90), video.pixel(1.5, 165, 90)
+    assert left[1] > 40 and right[0] > 40, f"each side of the edge takes some of the other: {left} | {right}"
+    assert_colours(video, [
+        (1.5, (80, 90), RED, "well left of the edge, still red"),
+        (1.5, (240, 90), GREEN, "well right of it, still green"),
+    ], tolerance=25)
+    assert any(w.startswith("近似: ") and "暗角" in w and "模糊" in w for w in video.warnings), video.warnings
 
 
 def test_render_index_orders_layers_across_tracks(render):

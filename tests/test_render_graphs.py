@@ -22,6 +22,7 @@ from capcut_mate.render.ffmpeg.expressions import expression
 from capcut_mate.render.ffmpeg.graph import Graph, escape, format_value, number
 from capcut_mate.render.media import MediaFile
 from capcut_mate.render.timeline import build_timeline
+from capcut_mate.render.timeline.build import BEZIER_STEPS
 from capcut_mate.render.timeline.curves import (
     Const,
     Curve,
@@ -45,20 +46,27 @@ W, H = 320, 180
 # --- Golden graphs --------------------------------------------------------------------------------
 
 
-def compiled(draft: DraftBuilder, durations: dict[str, float] | None = None):
-    """The draft parsed, its timeline built with hand-made media (each file as named, 320x180,
-    videos 2 s long unless `durations` says otherwise), and compiled."""
+def compiled(draft: DraftBuilder, durations: dict[str, float] | None = None,
+             sizes: dict[str, tuple[int, int]] | None = None):
+    """The draft parsed, its timeline built with hand-made media (each file as named, 320x180
+    unless `sizes` says otherwise, videos 2 s long unless `durations` does), and compiled."""
+    timeline, media = timeline_of(draft, durations, sizes)
+    return build_plan(timeline, {k: v.path for k, v in media.items()}, {}, graph_file=Path("/work/graph.txt"),
+                      graph_file_option="-/filter_complex", output=Path("/work/output.mp4.part"))
+
+
+def timeline_of(draft: DraftBuilder, durations: dict[str, float] | None = None,
+                sizes: dict[str, tuple[int, int]] | None = None):
     draft.write()
     parsed = parse_draft((draft.folder / "draft_content.json").read_bytes())
     media = {}
     for material in draft.content["materials"]["videos"]:
         name = material["material_name"]
         video = material["type"] == "video"
-        media[material["id"]] = MediaFile(Path("/media") / name, has_video=True, has_audio=False, width=W, height=H,
-                                          duration=(durations or {}).get(name, 2.0) if video else 0.0)
-    timeline = build_timeline(parsed, media)
-    return build_plan(timeline, {k: v.path for k, v in media.items()}, {}, graph_file=Path("/work/graph.txt"),
-                      graph_file_option="-/filter_complex", output=Path("/work/output.mp4.part"))
+        width, height = (sizes or {}).get(name, (W, H))
+        media[material["id"]] = MediaFile(Path("/media") / name, has_video=True, has_audio=False, width=width,
+                                          height=height, duration=(durations or {}).get(name, 2.0) if video else 0.0)
+    return build_timeline(parsed, media), media
 
 
 def assert_golden(name: str, graph: str) -> None:
@@ -142,6 +150,174 @@ def test_a_photo_is_decoded_once_and_looped_in_the_graph(draft):
     assert "loop=loop=59:size=1:start=0" in plan.graph, "one decoded frame repeated to 60"
     photo = plan.args.index("/media/card.png")
     assert "-t" not in plan.args[photo - 6:photo]
+
+
+def test_position_keyframes_move_the_overlay_along_a_curve_of_t(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2, scale=0.25)
+    draft.keyframes(segment, "KFTypePositionX", [(0, -0.5), (2, 0.5)])
+    draft.keyframes(segment, "KFTypePositionY", [(0, 0.5), (2, -0.5)])
+    plan = compiled(draft)
+    assert_golden("move_keyframes", plan.graph)
+    assert "overlay=x=(160+(160*if(lt(t\\,0)\\,-0.5" in plan.graph, "x: half canvas widths from the centre"
+    assert "y=(90+(-90*if(lt(t\\,0)\\,0.5" in plan.graph, "y: half canvas heights, +y up"
+
+
+def test_a_rotation_keyframe_turns_per_frame_in_a_box_that_holds_every_angle(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2)
+    draft.keyframes(segment, "KFTypeRotation", [(0, 0.0), (1, 90.0)])
+    plan = compiled(draft)
+    assert_golden("rotation_keyframes", plan.graph)
+    assert "rotate=a=(if(lt(t\\,0)\\,0\\,if(lt(t\\,1)\\,(0+90*((t-0)/1))\\,90)))*PI/180:ow=368:oh=368" in plan.graph
+
+
+def test_separate_scale_keyframes_scale_each_side_by_its_own_curve(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2)
+    draft.keyframes(segment, "KFTypeScaleX", [(0, 1.0), (2, 0.5)])
+    draft.keyframes(segment, "KFTypeScaleY", [(0, 0.5), (2, 0.5)])
+    plan = compiled(draft)
+    assert_golden("stretch_keyframes", plan.graph)
+    assert "scale=w=320:h=90:" in plan.graph, "the largest size: full width, half height"
+    assert "h=max(2\\,round(180*abs(0.5)/2)*2)" in plan.graph, "the height stays at half"
+
+
+def test_bezier_keyframes_are_sampled_into_linear_pieces(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2, scale=0.25)
+    draft.keyframes(segment, "KFTypePositionX", [(0, -0.5, (0.0, 0.0), (0.64, 0.94)),
+                                                 (2, 0.5, (-0.8, 0.0), (0.0, 0.0))])
+    plan = compiled(draft)
+    assert_golden("bezier_keyframes", plan.graph)
+    x = plan.graph.split("overlay=x=")[1].split(":y=")[0]
+    assert x.count("*((t-") == BEZIER_STEPS, "the interval drawn as linear pieces between samples of the curve"
+    assert "if(lt(t\\,0.94)" in x, "the curve's middle sample at 0.94 s (linear: 1 s)"
+
+
+def _two_clips(draft: DraftBuilder, transition: str) -> None:
+    track = draft.track("video")
+    first = draft.video(track, draft.asset("assets/red.mp4"), start=0, duration=1.5)
+    draft.video(track, draft.asset("assets/green.mp4"), start=1.5, duration=1.5)
+    draft.transition(first, transition, 1.0)
+
+
+def test_a_dip_is_a_colour_layer_fading_in_to_the_cut_and_out_after_it(draft):
+    _two_clips(draft, "闪黑")
+    plan = compiled(draft)
+    assert_golden("dip_to_black", plan.graph)
+    assert "color=c=0x000000:s=16x16" in plan.graph, "a black layer"
+    assert "trim=end_frame=45" in plan.graph, "neither clip is drawn past the cut"
+
+
+def test_a_push_moves_both_clips_by_a_canvas_width_eased(draft):
+    _two_clips(draft, "向右")
+    plan = compiled(draft)
+    assert_golden("push_right", plan.graph)
+    assert "overlay=x=(160+if(lt(t\\,1)\\,0\\,if(lt(t\\,2)\\,(0+320*" in plan.graph, "the earlier goes right"
+    assert "overlay=x=(160+if(lt(t\\,1)\\,-320\\,if(lt(t\\,2)\\,(-320+320*" in plan.graph, "the later from the left"
+
+
+def test_a_slide_moves_only_the_later_clip(draft):
+    _two_clips(draft, "滑动")
+    plan = compiled(draft)
+    assert_golden("slide", plan.graph)
+    assert "overlay=x=160-w/2:y=90-h/2" in plan.graph, "the earlier stays"
+    assert "overlay=x=(160+if(lt(t\\,1)\\,320\\," in plan.graph, "the later comes in from the right"
+
+
+def test_a_zoom_transition_scales_the_earlier_clip_while_the_later_fades_in(draft):
+    _two_clips(draft, "推近")
+    plan = compiled(draft)
+    assert_golden("zoom_transition", plan.graph)
+    assert "scale=w=500:h=280:" in plan.graph, "the earlier scaled once to its largest (1.56× on its last frame)"
+    assert "(1+0.6*((t-1)/1)*((t-1)/1))" in plan.graph, "then per frame, from 1× towards 1.6×, easing in"
+    assert "colorchannelmixer@alpha0=aa=0" in plan.graph, "the later fades in"
+
+
+def test_an_in_animation_grows_and_fades_the_clip_in(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2)
+    draft.animation(segment, "放大", "in", 0, 1.0)
+    plan = compiled(draft)
+    assert_golden("zoom_in_animation", plan.graph)
+    assert "(0.5+0.5*(1-(1-((t-0)/1))*(1-((t-0)/1))))" in plan.graph, "from half size, easing out"
+
+
+def test_an_out_animation_fades_the_clip_out(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2)
+    draft.animation(segment, "渐隐", "out", 1.0, 1.0)
+    plan = compiled(draft)
+    assert_golden("fade_out_animation", plan.graph)
+    assert "colorchannelmixer@alpha0=aa=1" in plan.graph, "opaque until the animation"
+    assert "1.958333 colorchannelmixer@alpha0 aa 0.033333" in plan.graph, "nearly gone on the last frame"
+
+
+def test_a_loop_animation_moves_the_clip_over_its_segment(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=2)
+    draft.animation(segment, "左拉镜", "group", 0, 2.0)
+    plan = compiled(draft)
+    assert_golden("pull_loop_animation", plan.graph)
+    assert "scale=w=368:h=206:" in plan.graph, "scaled once to 1.15×, then down"
+    assert "overlay=x=(160+if(lt(t\\,0)\\,0\\,if(lt(t\\,2)\\," in plan.graph, "panning left"
+
+
+def test_a_blurred_fill_is_the_clip_itself_covering_the_canvas_blurred(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/square.png"), start=0, duration=1)
+    draft.canvas(segment, "canvas_blur", blur=0.375)
+    plan = compiled(draft, sizes={"square.png": (180, 180)})
+    assert_golden("blurred_fill", plan.graph)
+    assert plan.graph.count("[0:v]") == 1 and "split=2" in plan.graph, "one decoded photo for the clip and its fill"
+    assert "scale=w=320:h=320:out_range=tv,format=yuv420p,gblur=sigma=" in plan.graph
+
+
+def test_a_colour_fill_is_a_canvas_sized_colour_below_the_clip(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/square.png"), start=0, duration=1)
+    draft.canvas(segment, "canvas_color", color="#0000ffff")
+    plan = compiled(draft, sizes={"square.png": (180, 180)})
+    assert_golden("colour_fill", plan.graph)
+    assert plan.graph.index("color=c=0x0000ff:") < plan.graph.index("[0:v]"), "the fill, then the clip over it"
+
+
+def test_a_crop_is_cut_from_the_file_before_it_is_fitted(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=1)
+    draft.crop(segment, 0.375, 0.0, 0.875, 0.5)
+    plan = compiled(draft)
+    assert_golden("crop", plan.graph)
+    assert "[0:v]crop=w=iw*0.5:h=ih*0.5:x=iw*0.375:y=ih*0,scale=w=320:h=180" in plan.graph
+
+
+def test_a_reversed_clip_is_read_whole_and_reversed(draft):
+    segment = draft.video(draft.track("video"), draft.asset("assets/clip.mp4"), start=0, duration=2)
+    draft.reverse(segment)
+    plan = compiled(draft)
+    assert_golden("reverse", plan.graph)
+    assert "setpts=PTS-STARTPTS,reverse,fps=30" in plan.graph
+
+
+def test_render_index_orders_the_overlays_across_tracks(draft):
+    low = draft.video(draft.track("video"), draft.asset("assets/top.png"), start=0, duration=1, scale=0.5)
+    high = draft.video(draft.track("video"), draft.asset("assets/bottom.png"), start=0, duration=1)
+    draft.render_index(low, 5)
+    draft.render_index(high, 2)
+    plan = compiled(draft)
+    assert_golden("render_order", plan.graph)
+    args = plan.args
+    assert args.index("/media/bottom.png") < args.index("/media/top.png"), "the lower render_index is drawn first"
+
+
+MASK_SHAPES = {  # name → (config, what the expression must hold)
+    "rectangle": ("矩形", {"width": 0.5, "height": 0.4, "rotation": 30.0, "roundCorner": 0.5}, "hypot(max("),
+    "line": ("线性", {"centerY": -0.3, "rotation": 30.0, "feather": 0.2}, "clip(-ld(1)/9+0.5"),
+    "mirror": ("镜面", {"height": 0.3, "rotation": 90.0}, "gte((27-abs(ld(1)))"),
+    "heart": ("爱心", {"width": 0.6, "height": 0.6}, "pow("),
+    "star": ("星形", {"width": 0.6, "height": 0.6, "invert": True}, "atan2("),
+}
+
+
+@pytest.mark.parametrize("shape", MASK_SHAPES)
+def test_a_mask_shape_is_one_geq_expression(draft, shape):
+    name, config, fragment = MASK_SHAPES[shape]
+    segment = draft.video(draft.track("video"), draft.asset("assets/card.png"), start=0, duration=1)
+    draft.mask(segment, name, **config)
+    plan = compiled(draft)
+    assert_golden(f"mask_{shape}", plan.graph)
+    assert plan.graph.count("geq=") == 1 and fragment in plan.graph
 
 
 # --- graph.py -------------------------------------------------------------------------------------
@@ -290,6 +466,32 @@ def test_a_curve_of_many_keyframes_is_an_expression_ffmpeg_can_parse(tmp_path):
     result = subprocess.run([FFMPEG, "-v", "error", "-/filter_complex", str(graph), "-map", "[v]", "-f", "null", "-"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_bezier_handles_are_offsets_in_microseconds_and_in_the_property_unit(draft):
+    """JianYing's eased keyframes: 缓出 (ease out) and 缓入 (ease in, its end's handle left on its keyframe)."""
+    track = draft.track("video")
+    out = draft.video(track, draft.asset("assets/a.png"), start=0, duration=2)
+    draft.keyframes(out, "KFTypeAlpha", [(0, 0.0, (0.0, 0.0), (0.64, 0.94)), (2, 1.0, (-0.8, 0.0), (0.0, 0.0))])
+    into = draft.video(track, draft.asset("assets/b.png"), start=2, duration=2)
+    draft.keyframes(into, "KFTypeAlpha", [(0, 0.0, (0.0, 0.0), (0.84, 0.0)), (2, 1.0, (0.0, 0.0), (0.0, 0.0))])
+    eased_out, eased_in = (layer.alpha for layer in timeline_of(draft)[0].layers)
+    for curve, start, controls in ((eased_out, 0.0, [(0.0, 0.0), (0.64, 0.94), (1.2, 1.0), (2.0, 1.0)]),
+                                   (eased_in, 2.0, [(0.0, 0.0), (0.84, 0.0), (2.0, 1.0), (2.0, 1.0)])):
+        for t in (0.25, 0.5, 1.0, 1.5):
+            assert curve.at(start + t) == pytest.approx(_bezier_at(controls, t), abs=0.02), (start, t)
+    assert eased_out.at(1.0) > 0.8 and eased_in.at(3.0) < 0.4, "far from linear half way"
+
+
+def _bezier_at(controls: list[tuple[float, float]], t: float) -> float:
+    """The value of a cubic Bezier of (time, value) control points at time t."""
+    def point(u: float, axis: int) -> float:
+        p0, p1, p2, p3 = (c[axis] for c in controls)
+        return (1 - u) ** 3 * p0 + 3 * u * (1 - u) ** 2 * p1 + 3 * u * u * (1 - u) * p2 + u ** 3 * p3
+    low, high = 0.0, 1.0
+    for _ in range(50):
+        low, high = ((low + high) / 2, high) if point((low + high) / 2, 0) < t else (low, (low + high) / 2)
+    return point(low, 1)
 
 
 def _ffmpeg_eval(text: str, t: float) -> float:

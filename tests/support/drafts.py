@@ -149,9 +149,12 @@ class DraftBuilder:
 
     # --- features, in the shape upstream capcut-mate (pyJianYingDraft) writes them -----------------
 
-    def keyframes(self, segment: dict[str, Any], prop: str, points: list[tuple[float, float]]) -> dict[str, Any]:
+    def keyframes(self, segment: dict[str, Any], prop: str, points: list[tuple]) -> dict[str, Any]:
         """`add_keyframes`: one property's list, `points` (seconds from the segment's start, value).
-        UNIFORM_SCALE is written as KFTypeScaleX with `uniform_scale.on`; KFTypeScaleX/Y turn it off."""
+        UNIFORM_SCALE is written as KFTypeScaleX with `uniform_scale.on`; KFTypeScaleX/Y turn it off.
+        A point may also carry Bezier handles, (offset, value, left, right), as JianYing's editor
+        writes an eased keyframe (upstream writes none): `curveType` "FreeCurveInOut", each handle
+        (seconds, value) from its own keyframe, written as (microseconds, value)."""
         if prop == "UNIFORM_SCALE":
             prop, uniform = "KFTypeScaleX", True
         elif prop in ("KFTypeScaleX", "KFTypeScaleY"):
@@ -160,10 +163,16 @@ class DraftBuilder:
             uniform = None
         if uniform is not None:
             segment["uniform_scale"] = {"on": uniform, "value": 1.0}
-        entry = {"id": uuid.uuid4().hex, "material_id": "", "property_type": prop, "keyframe_list": [
-            {"curveType": "Line", "graphID": "", "id": uuid.uuid4().hex, "time_offset": microseconds(offset),
-             "values": [value], "left_control": {"x": 0.0, "y": 0.0}, "right_control": {"x": 0.0, "y": 0.0}}
-            for offset, value in points]}
+        def handle(control: tuple[float, float]) -> dict[str, float]:
+            return {"x": float(microseconds(control[0])), "y": float(control[1])}
+
+        keyframes = []
+        for offset, value, *controls in points:
+            left, right = controls or ((0.0, 0.0), (0.0, 0.0))
+            keyframes.append({"curveType": "FreeCurveInOut" if controls else "Line", "graphID": "",
+                              "id": uuid.uuid4().hex, "time_offset": microseconds(offset), "values": [value],
+                              "left_control": handle(left), "right_control": handle(right)})
+        entry = {"id": uuid.uuid4().hex, "material_id": "", "property_type": prop, "keyframe_list": keyframes}
         segment["common_keyframes"].append(entry)
         return entry
 
@@ -224,6 +233,21 @@ class DraftBuilder:
         material_id = self.material("effects", {
             "type": "filter", "name": name, "effect_id": "0", "resource_id": "0", "value": intensity,
             "adjust_params": [], "apply_target_type": 0, "sub_type": "none", "source_platform": 1, "platform": "all"})
+        segment = {"id": uuid.uuid4().hex, "material_id": material_id, "visible": True, "reverse": False,
+                   "target_timerange": {"start": microseconds(start), "duration": microseconds(duration)},
+                   "common_keyframes": [], "keyframe_refs": [], "render_index": render_index}
+        track["segments"].append(segment)
+        return segment
+
+    def effect(self, track: dict[str, Any], name: str, *, start: float, duration: float, intensity: float = 1.0,
+               render_index: int = 11000) -> dict[str, Any]:
+        """A segment of an `effect` track (`add_effects`): a video effect over everything below it,
+        its strength in `adjust_params` (effects_adjust_texture, as upstream writes 暗角)."""
+        material_id = self.material("video_effects", {
+            "type": "video_effect", "name": name, "effect_id": "0", "resource_id": "0", "value": 1.0,
+            "adjust_params": [{"name": "effects_adjust_texture", "value": intensity, "default_value": 1.0,
+                               "min_value": 0.0, "max_value": 1.0}],
+            "apply_target_type": 2, "render_index": render_index, "source_platform": 0, "platform": "all"})
         segment = {"id": uuid.uuid4().hex, "material_id": material_id, "visible": True, "reverse": False,
                    "target_timerange": {"start": microseconds(start), "duration": microseconds(duration)},
                    "common_keyframes": [], "keyframe_refs": [], "render_index": render_index}

@@ -15,10 +15,13 @@ property's value there, in the property's own unit:
 Upstream converts its "pixel" position arguments (abs > 1) to half-canvas units before it
 writes them, so a draft's position values are always half-canvas units (1.5 is off-canvas).
 
-Between two keyframes the value moves linearly (`curveType` "Line", all upstream writes);
-another curve type with non-zero `right_control` / `left_control` is a cubic Bezier whose
-inner control points are those offsets, as fractions of the interval's time and value,
-from the keyframe they belong to.
+Between two keyframes the value moves linearly (`curveType` "Line", all upstream writes:
+pyJianYingDraft writes linear keyframes only). Another curve type (JianYing's editor writes
+"FreeCurveInOut" for an eased keyframe) with non-zero `right_control` / `left_control` is a
+cubic Bezier: the interval's inner control points are the start's right handle and the end's
+left handle, each an offset from its own keyframe in microseconds (x; a left handle's is
+negative) and in the property's unit (y), e.g. 缓出 over an interval T and a change Δ is
+right (0.32·T, 0.94·Δ), left (−0.4·T, 0).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ MAX_KEYFRAMES = 10_000  # per property: a draft with more is refused rather than
 class Keyframe:
     offset: int  # microseconds from the segment's start
     value: float
-    bezier: tuple[float, float, float, float] | None = None  # (right.x, right.y, left.x, left.y) to the next
+    bezier: tuple[float, float, float, float] | None = None  # handles to the next: right x, y, its left x, y
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,13 @@ def read_keyframes(raw: Any, segment_duration: int) -> dict[str, KeyframeList]:
             keyframes.append((offset, number(values[0], 0.0), _bezier(point)))
         keyframes.sort(key=lambda k: k[0])
         if prop and keyframes:
-            # The Bezier of an interval is the start's right control and the end's left one.
+            # The Bezier of an interval is the start's right control and the end's left one; a
+            # zero handle (缓入 leaves the end's at its keyframe) is a control point on its keyframe.
             built = []
             for index, (offset, value, (right, _)) in enumerate(keyframes):
-                following = keyframes[index + 1][2][1] if index + 1 < len(keyframes) else None
-                controls = (*right, *following) if right and following else None
+                last = index + 1 == len(keyframes)
+                left = None if last else keyframes[index + 1][2][1]
+                controls = None if last or not (right or left) else (*(right or (0.0, 0.0)), *(left or (0.0, 0.0)))
                 built.append(Keyframe(offset, value, controls))
             lists[prop] = KeyframeList(prop, tuple(built))
     return lists
@@ -84,6 +89,4 @@ def _bezier(point: dict[str, Any]) -> tuple[tuple[float, float] | None, tuple[fl
         return None, None
     right, left = as_dict(point.get("right_control")), as_dict(point.get("left_control"))
     pair = [(number(c.get("x"), 0.0), number(c.get("y"), 0.0)) for c in (right, left)]
-    if all(x == 0 and y == 0 for x, y in pair):
-        return None, None
-    return pair[0], pair[1]
+    return tuple(p if any(p) else None for p in pair)

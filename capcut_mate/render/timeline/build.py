@@ -308,10 +308,11 @@ def _curve(keyframes: KeyframeList, start: float) -> Expr:
         pairs.append((t0, frame.value))
         if following is not None and frame.bezier is not None:
             t1 = start + following.offset / 1e6
-            dt, dv = (following.offset - frame.offset) / 1e6, following.value - frame.value
+            dt = (following.offset - frame.offset) / 1e6
             rx, ry, lx, ly = frame.bezier
-            p1 = (t0 + rx * dt, frame.value + ry * dv)
-            p2 = (t1 + lx * dt, following.value + ly * dv)
+            # Handles in microseconds and the property's unit; kept inside the interval, so time only moves on.
+            p1 = (t0 + min(max(rx / 1e6, 0.0), dt), frame.value + ry)
+            p2 = (t1 - min(max(-lx / 1e6, 0.0), dt), following.value + ly)
             for step in range(1, BEZIER_STEPS):
                 u = step / BEZIER_STEPS
                 pairs.append(_bezier_point((t0, frame.value), p1, p2, (t1, following.value), u))
