@@ -1,5 +1,6 @@
-"""Names and looks the renderer draws: cool and warm looks move the whole picture's colour
-temperature."""
+"""Names and looks: the history's notes name what is left out as the draft names it (bounded
+in length however many names a draft has); cool and warm looks move the whole picture's
+colour temperature."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportJob, load_exporter
+from capcut_mate.protocol.agent import MAX_MESSAGE_LENGTH, storable_text
 from capcut_mate.render.draft import parse_draft
 from capcut_mate.render.draft.segments import AudioSegment, VisualSegment
 from capcut_mate.render.media import MediaFile
 from capcut_mate.render.timeline import build_timeline
-from support.drafts import DraftBuilder, drawn_photo
+from capcut_mate.render.timeline.features import MAX_WARNING_LENGTH, Notes
+from support.drafts import DraftBuilder, drawn_photo, photo, tone
+from support.processes import command_env, run_command
 from support.videos import frame_at
 
 W, H = 320, 180
@@ -48,6 +52,76 @@ def export(draft: DraftBuilder, work: Path) -> tuple[Path, list[str]]:
 @functools.cache
 def _frame(video: Path, seconds: float):
     return frame_at(video, seconds)
+
+
+# --- Names in the notes ---------------------------------------------------------------------------
+
+
+def test_what_is_left_out_is_named_as_the_draft_names_it(tmp_path):
+    """The issue's draft: an unknown filter 梦幻 (on two clips), the loop 心跳 and a sticker;
+    and a sound with the audio effect 回音."""
+    draft = DraftBuilder(tmp_path / "named")
+    track = draft.track("video")
+    clips = [draft.video(track, photo(draft.asset(f"assets/{n}.png"), "0xff0000"), start=n, duration=1)
+             for n in range(2)]
+    for clip in clips:
+        draft.material("effects", {"type": "filter", "name": "梦幻", "value": 1.0}, used_by=clip)
+    draft.animation(clips[0], "心跳", "loop", 0, 0.5)
+    draft.sticker(draft.track("sticker"), "7521200021564427545", start=0, duration=1)
+    sound = draft.audio(draft.track("audio"), tone(draft.asset("assets/tone.m4a"), 440, 1), start=0, duration=1)
+    draft.material("audio_effects", {"type": "audio_effect", "name": "回音", "resource_id": "7018011608408396325"},
+                   used_by=sound)
+    assert timeline_of(draft).warnings == (
+        "未渲染: 动画 心跳 (animations), 音频特效 回音 (audio effects), 滤镜 梦幻 ×2 (filters), "
+        "贴纸 7521200021564427545 (stickers)",
+    )
+
+
+def test_things_without_a_name_are_counted_and_names_are_cut_to_length():
+    notes = Notes()
+    notes.leave_out("adjust")
+    notes.leave_out("adjust")
+    notes.leave_out("transitions", "魔法")
+    notes.leave_out("transitions")
+    notes.leave_out("stickers", "贴" * 100)
+    assert notes.warnings() == [
+        f"未渲染: 调节 ×2 (adjustments), 贴纸 {'贴' * 39}… (stickers), 转场 ?、魔法 (transitions)"]
+
+
+def test_hundreds_of_names_make_lines_of_bounded_length_that_name_every_kind():
+    notes = Notes()
+    for n in range(500):
+        notes.leave_out("filter", f"滤镜{n:03}")
+        notes.leave_out("stickers", str(7521200021564427545 + n))
+        notes.approximate("animations", f"动画{n:03}")
+    notes.leave_out("filter", "滤镜000")
+    notes.leave_out("adjust")
+    unrendered, approximated = notes.warnings()
+    assert len(unrendered) <= MAX_WARNING_LENGTH and len(approximated) <= MAX_WARNING_LENGTH
+    assert len(unrendered) > MAX_WARNING_LENGTH * 0.8, "the room there is, is used"
+    assert unrendered.startswith("未渲染: 调节 ×1 (adjustments), 滤镜 滤镜000 ×2、滤镜001、"), unrendered
+    assert "等 500 种 (filters)" in unrendered and "等 500 种 (stickers)" in unrendered, unrendered
+    assert unrendered.count("、") > 20, "each kind lists the names that fit"
+    assert approximated.startswith("近似: 动画 动画000、") and approximated.endswith("等 500 种 (animations)")
+
+
+def test_the_job_and_the_render_command_report_the_whole_bounded_line(tmp_path):
+    """300 unknown filters and 300 stickers: the job's message and `capcut-mate render`'s
+    output carry the same line, short enough that the service stores it uncut."""
+    draft = DraftBuilder(tmp_path / "many")
+    draft.video(draft.track("video"), photo(draft.asset("assets/red.png"), "0xff0000"), start=0, duration=1)
+    filters, stickers = draft.track("filter"), draft.track("sticker")
+    for n in range(300):
+        draft.filter(filters, f"未知滤镜{n}", start=0, duration=1)
+        draft.sticker(stickers, f"75212000215644{n:05}", start=0, duration=1)
+    _, messages = export(draft, tmp_path / "work")
+    [line] = [m for m in messages if m.startswith("warning: 未渲染: ")]
+    assert len(line) <= MAX_MESSAGE_LENGTH and storable_text(line, MAX_MESSAGE_LENGTH) == line
+    assert "未知滤镜0、" in line and line.endswith("等 300 种 (stickers)"), line
+
+    result = run_command("render", str(draft.folder), "-o", str(tmp_path / "out.mp4"), env=command_env())
+    assert result.returncode == 0, result.stderr
+    assert line in result.stderr.splitlines(), result.stderr
 
 
 # --- Cool and warm looks --------------------------------------------------------------------------

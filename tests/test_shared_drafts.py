@@ -107,5 +107,5 @@ def test_a_reference_draft_renders_to_its_length(outcomes, name):
 @pytest.mark.parametrize("name", DRAFTS)
 def test_nothing_the_renderer_computes_is_left_out(outcomes, name):
     unrendered = [w.removeprefix("未渲染: ") for w in outcomes[name].warnings if w.startswith("未渲染: ")]
-    kinds = {part.split(" ×")[0] for line in unrendered for part in line.split(", ")}
+    kinds = {part.split(" ")[0] for line in unrendered for part in line.split(", ")}  # "滤镜 梦幻 (filters)"
     assert not kinds & COMPUTED, f"{name}: {unrendered}"

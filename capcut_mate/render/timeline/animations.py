@@ -38,7 +38,7 @@ def apply_animation(animation: Animation, segment_start: float, segment_end: flo
         _camera(name, start, end, width, motion, notes, feature)
         return
     if kind not in ("in", "out"):
-        notes.leave_out(feature)
+        notes.leave_out(feature, name)
         return
 
     def between(v_in: float, v_rest: float, easing: str) -> object:
@@ -71,7 +71,7 @@ def apply_animation(animation: Animation, segment_start: float, segment_end: flo
 
 def _camera(name: str, start: float, end: float, width: int, motion: Motion, notes: Notes, feature: str) -> None:
     if "拉镜" not in name and "推镜" not in name:
-        notes.leave_out(feature)
+        notes.leave_out(feature, name)
         return
     pulling = "拉镜" in name
     motion.scale.append(ramp(start, end, 1.15, 1.0, "in_out") if pulling else ramp(start, end, 1.0, 1.15, "in_out"))
@@ -108,7 +108,7 @@ def apply_text_animations(animations: tuple[Animation, ...], segment_start: floa
             notes.approximate("text_animations", name)
         elif animation.kind == "loop":
             if name != "跳动":
-                notes.leave_out("text_animations")
+                notes.leave_out("text_animations", name)
                 continue
             hops, cycle, t = [], animation.duration / 1e6, start
             while t + cycle <= out_start + 1e-6 and len(hops) < 2000:

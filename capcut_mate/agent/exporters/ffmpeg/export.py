@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from capcut_mate.render.ffmpeg.run import RenderFailed, render, render_windows, 
 from capcut_mate.render.media import MediaFile, MediaUnreadable, probe
 from capcut_mate.render.text.raster import FaceChoice, TextImage, TextRaster
 from capcut_mate.render.timeline import Timeline, build_timeline
+from capcut_mate.render.timeline.features import Notes
 from capcut_mate.render.timeline.layers import TextLayer
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
@@ -237,7 +239,7 @@ class _Export:
         texts = self.draw_texts(timeline, raster) if raster else {}
         self.warnings = list(timeline.warnings)
         if raster and raster.missing:
-            self.warnings.append("近似: 字体 " + "、".join(sorted(raster.missing)) + " (fonts: drawn in the default)")
+            self.warnings += Notes(approximated={"fonts": Counter(raster.missing)}).warnings()  # drawn in the default
         return Scene(timeline, {material_id: file.path for material_id, file in media.items()}, texts)
 
     def single_plan(self, scene: Scene, ffmpeg: Ffmpeg) -> RenderPlan:
