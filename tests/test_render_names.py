@@ -1,6 +1,7 @@
-"""Names and looks: the history's notes name what is left out as the draft names it (bounded
-in length however many names a draft has); cool and warm looks move the whole picture's
-colour temperature."""
+"""What the renderer names, and how it draws some of it: the history's notes name what is
+left out as the draft names it (bounded in length however many names a draft has); unknown
+loop animations are a gentle fade pulse, named; cool and warm looks move the whole
+picture's colour temperature."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from capcut_mate.render.draft import parse_draft
 from capcut_mate.render.draft.segments import AudioSegment, VisualSegment
 from capcut_mate.render.media import MediaFile
 from capcut_mate.render.timeline import build_timeline
+from capcut_mate.render.timeline.animations import PULSE_ALPHA
 from capcut_mate.render.timeline.features import MAX_WARNING_LENGTH, Notes
+from capcut_mate.render.timeline.layers import TextLayer, VisualLayer
 from support.drafts import DraftBuilder, drawn_photo, photo, tone
 from support.processes import command_env, run_command
+from support.text_drafts import caption, text_animation
 from support.videos import frame_at
 
 W, H = 320, 180
@@ -72,8 +76,8 @@ def test_what_is_left_out_is_named_as_the_draft_names_it(tmp_path):
     draft.material("audio_effects", {"type": "audio_effect", "name": "回音", "resource_id": "7018011608408396325"},
                    used_by=sound)
     assert timeline_of(draft).warnings == (
-        "未渲染: 动画 心跳 (animations), 音频特效 回音 (audio effects), 滤镜 梦幻 ×2 (filters), "
-        "贴纸 7521200021564427545 (stickers)",
+        "未渲染: 音频特效 回音 (audio effects), 滤镜 梦幻 ×2 (filters), 贴纸 7521200021564427545 (stickers)",
+        "近似: 动画 心跳 (animations)",
     )
 
 
@@ -122,6 +126,52 @@ def test_the_job_and_the_render_command_report_the_whole_bounded_line(tmp_path):
     result = run_command("render", str(draft.folder), "-o", str(tmp_path / "out.mp4"), env=command_env())
     assert result.returncode == 0, result.stderr
     assert line in result.stderr.splitlines(), result.stderr
+
+
+# --- Unknown loops --------------------------------------------------------------------------------
+
+
+def test_an_unknown_loop_is_a_fade_pulse_each_cycle_until_the_out_animation(tmp_path):
+    """心跳 from 0 s, 0.4 s a cycle, on a photo of 0–2 s with a 渐隐 out from 1.6 s: alpha
+    1 → PULSE_ALPHA → 1 every 0.4 s, four cycles; a group plays once over its duration."""
+    draft = DraftBuilder(tmp_path / "loops")
+    track = draft.track("video")
+    beating = draft.video(track, photo(draft.asset("assets/red.png"), "0xff0000"), start=0, duration=2)
+    draft.animation(beating, "心跳", "loop", 0, 0.4)
+    draft.animation(beating, "渐隐", "out", 1.6, 0.4)
+    grouped = draft.video(track, photo(draft.asset("assets/green.png"), "0x00ff00"), start=2, duration=2)
+    draft.animation(grouped, "旋转降落", "group", 0, 2.0)
+    timeline = timeline_of(draft)
+    first, second = [layer for layer in timeline.layers if isinstance(layer, VisualLayer)]
+    for cycle in range(4):
+        t = cycle * 0.4
+        assert first.alpha.at(t) == pytest.approx(1.0) and first.alpha.at(t + 0.2) == pytest.approx(PULSE_ALPHA)
+    assert first.alpha.at(1.6) == pytest.approx(1.0), "no cycle past the out animation's start"
+    assert first.alpha.at(1.8) == pytest.approx(0.5), "the out animation alone: halfway through its fade"
+    assert [second.alpha.at(t) for t in (2.0, 3.0, 3.999)] == pytest.approx([1.0, PULSE_ALPHA, 1.0], abs=0.01)
+    assert timeline.warnings == ("近似: 动画 心跳、旋转降落 (animations)",)
+
+
+def test_an_unknown_text_loop_is_a_fade_pulse_named_as_approximated(tmp_path):
+    draft = DraftBuilder(tmp_path / "blink")
+    blinking = caption(draft, draft.track("text"), "闪烁", start=0, duration=2)
+    text_animation(draft, blinking, "闪烁", "loop", 0, 1.0)
+    timeline = timeline_of(draft)
+    [text] = [layer for layer in timeline.layers if isinstance(layer, TextLayer)]
+    assert [text.alpha.at(t) for t in (0.0, 0.5, 1.0, 1.5)] == pytest.approx([1.0, PULSE_ALPHA, 1.0, PULSE_ALPHA])
+    assert timeline.warnings == ("近似: 文字动画 闪烁 (text animations)",)
+
+
+def test_a_pulsing_clip_shows_what_is_below_halfway_through_a_cycle(tmp_path):
+    """A red photo over blue, pulsing with 心跳 (1 s a cycle): at 0.5 s it is PULSE_ALPHA red."""
+    draft = DraftBuilder(tmp_path / "pulse")
+    draft.video(draft.track("video"), photo(draft.asset("assets/blue.png"), "0x0000ff"), start=0, duration=1)
+    red = draft.video(draft.track("video"), photo(draft.asset("assets/red.png"), "0xff0000"), start=0, duration=1)
+    draft.animation(red, "心跳", "loop", 0, 1.0)
+    video, _ = export(draft, tmp_path / "work")
+    r, _, b = _frame(video, 0.5).pixel(160, 90)
+    assert abs(r - 255 * PULSE_ALPHA) < 25 and abs(b - 255 * (1 - PULSE_ALPHA)) < 25, (r, b)
+    assert _frame(video, 0.02).pixel(160, 90)[2] < 30, "the cycle starts with the clip whole"
 
 
 # --- Cool and warm looks --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from capcut_mate.render.draft.segments import (
 from capcut_mate.render.draft.tracks import Draft
 from capcut_mate.render.media import MediaFile
 from capcut_mate.render.text.looks import text_effect_style
-from capcut_mate.render.timeline.animations import apply_animation, apply_text_animations
+from capcut_mate.render.timeline.animations import apply_animations, apply_text_animations
 from capcut_mate.render.timeline.curves import Expr, add, const, multiply, points
 from capcut_mate.render.timeline.features import Notes
 from capcut_mate.render.timeline.layers import (
@@ -96,9 +96,8 @@ class _Builder:
             key = (segment.render_index, track_index, position)
             motion = motions.get(position, Motion())
             self._count_extras(segment.extras)
-            for animation in segment.extras.animations:
-                apply_animation(animation, segment.target.start / 1e6, segment.target.end / 1e6,
-                                self.width, self.height, motion, self.notes)
+            apply_animations(segment.extras.animations, segment.target.start / 1e6, segment.target.end / 1e6,
+                             self.width, self.height, motion, self.notes)
             layer = self._visual(segment, motion, _layer_name(key, segment.id))
             for fill in self._canvas(segment, layer, motion):
                 self.ordered.append((key, fill))

@@ -33,7 +33,8 @@ FEATURES: tuple[Feature, ...] = (
             "centred on the cut; any other name is a dissolve, named as approximated"),
     Feature("animations", "动画", "animations", RENDERED,
             "渐显/渐隐, 放大/缩小, 向左/向右/向上/向下滑动 (in and out) on video and photo segments; "
-            "轻微放大, 旋转 and 拉镜/推镜 loops approximated by name; any other name is a fade, named"),
+            "轻微放大, 旋转 and 拉镜/推镜 loops approximated by name; any other in or out is a fade, any other loop "
+            "or group a gentle fade and back each cycle, named"),
     Feature("masks", "蒙版", "masks", RENDERED,
             "线性, 镜面, 圆形, 矩形 from their config (centre, size, rotation, feather, round corners, invert); "
             "爱心/星形 drawn as a heart and a five-pointed star, named as approximated"),
@@ -58,7 +59,7 @@ FEATURES: tuple[Feature, ...] = (
             "rotation, scale and keyframes, in render_index order; CJK in the bundled Noto Sans CJK"),
     Feature("text_animations", "文字动画", "text animations", RENDERED,
             "渐显/渐隐, 放大/缩小, slides and 打字机 reveals; 弹入, …溶解 and the 跳动 loop approximated by name; "
-            "any other in or out is a fade, named; other loops are left out"),
+            "any other in or out is a fade, any other loop a gentle fade and back each cycle, named"),
     Feature("fonts", "字体", "fonts", APPROXIMATED,
             "a draft's font is used where this machine has one of that name, else the default, named"),
     Feature("text_effect", "花字", "text effects", APPROXIMATED,
