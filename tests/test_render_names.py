@@ -1,7 +1,7 @@
-"""What the renderer names, and how it draws some of it: the history's notes name what is
+"""What the renderer names, and three things it now draws: the history's notes name what is
 left out as the draft names it (bounded in length however many names a draft has); unknown
-loop animations are a gentle fade pulse, named; cool and warm looks move the whole
-picture's colour temperature."""
+loop animations are a gentle fade pulse, named; 打字机 shows whole characters one at a time,
+line by line; cool and warm looks move the whole picture's colour temperature."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ import functools
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportJob, load_exporter
 from capcut_mate.protocol.agent import MAX_MESSAGE_LENGTH, storable_text
 from capcut_mate.render.draft import parse_draft
 from capcut_mate.render.draft.segments import AudioSegment, VisualSegment
+from capcut_mate.render.environment import bundled_font
 from capcut_mate.render.media import MediaFile
+from capcut_mate.render.text.raster import FaceChoice, TextRaster
 from capcut_mate.render.timeline import build_timeline
 from capcut_mate.render.timeline.animations import PULSE_ALPHA
 from capcut_mate.render.timeline.features import MAX_WARNING_LENGTH, Notes
 from capcut_mate.render.timeline.layers import TextLayer, VisualLayer
 from support.drafts import DraftBuilder, drawn_photo, photo, tone
 from support.processes import command_env, run_command
-from support.text_drafts import caption, text_animation
+from support.text_drafts import bands, box_of, caption, points, text_animation
 from support.videos import frame_at
 
 W, H = 320, 180
@@ -172,6 +175,76 @@ def test_a_pulsing_clip_shows_what_is_below_halfway_through_a_cycle(tmp_path):
     r, _, b = _frame(video, 0.5).pixel(160, 90)
     assert abs(r - 255 * PULSE_ALPHA) < 25 and abs(b - 255 * (1 - PULSE_ALPHA)) < 25, (r, b)
     assert _frame(video, 0.02).pixel(160, 90)[2] < 30, "the cycle starts with the clip whole"
+
+
+# --- 打字机 ---------------------------------------------------------------------------------------
+
+TYPED = "右对齐\n第二行更长些"  # right-aligned: the lines' right edges line up
+TYPED_STEPS = len(TYPED) - 1  # every character but the line break is a step
+TYPING = (0.0, 1.8)  # 打字机 from, to: a step every 0.2 s
+
+
+@pytest.fixture(scope="module")
+def typed(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("typewriter")
+    draft = DraftBuilder(root / "typed", width=640, height=360)
+    draft.video(draft.track("video"), photo(draft.asset("assets/navy.png"), "0x102040", (640, 360)),
+                start=0, duration=2.2)
+    words = caption(draft, draft.track("text"), TYPED, start=0, duration=2.2, alignment=2)
+    text_animation(draft, words, "打字机", "in", TYPING[0], TYPING[1] - TYPING[0])
+    video, messages = export(draft, root / "work")
+    assert not [m for m in messages if m.startswith("warning:")], "plain 打字机 is drawn as it is"
+    return video
+
+
+def _characters(video: Path, seconds: float) -> list[list[tuple[int, int]]]:
+    """The white ink at `seconds`, line by line (top to bottom), each line's ink split into
+    characters by the columns between them."""
+    ink = points(_frame(video, seconds), lambda p: min(p) > 150)
+    return [[box for box in bands(line, axis=0, gap=3)] for line in bands(ink, axis=1, gap=4)]
+
+
+def test_the_typewriter_shows_whole_characters_one_at_a_time_line_by_line(typed):
+    whole = _characters(typed, 2.1)
+    assert [len(line) for line in whole] == [3, 6], "the fixture's two lines, as split here"
+    boxes = [box_of(character) for line in whole for character in line]
+    sizes = [len(character) for line in whole for character in line]
+    step = (TYPING[1] - TYPING[0]) / TYPED_STEPS
+    for shown in range(TYPED_STEPS + 1):
+        t = TYPING[0] + (shown + 0.5) * step if shown < TYPED_STEPS else 2.1
+        ink = set(points(_frame(typed, t), lambda p: min(p) > 150))
+        seen = [len([p for p in ink if box.left <= p[0] <= box.right and box.top <= p[1] <= box.bottom])
+                for box in boxes]
+        expected = min(shown, TYPED_STEPS)
+        full = [n >= 0.9 * size for n, size in zip(seen, sizes)]
+        empty = [n == 0 for n in seen]
+        assert full == [i < expected for i in range(len(boxes))], f"{t:.2f} s: {seen} of {sizes}"
+        assert all(f or e for f, e in zip(full, empty)), f"{t:.2f} s: a character half drawn: {seen} of {sizes}"
+    assert not points(_frame(typed, 0.05), lambda p: min(p) > 150), "nothing before the first step"
+
+
+def test_the_order_picture_numbers_characters_in_reading_order(tmp_path):
+    """A centred two-line caption: the second line's numbers follow the first's, left to
+    right, each character's cell one number."""
+    draft = DraftBuilder(tmp_path / "order")
+    caption(draft, draft.track("text"), "一二\n三四五", start=0, duration=1)
+    draft.write()
+    parsed = parse_draft((draft.folder / "draft_content.json").read_bytes())
+    [segment] = [s for track in parsed.tracks for s in track.segments]
+    font = bundled_font()
+    raster = TextRaster(W, H, FaceChoice(font.path, font.index), {})
+    image = raster.draw(segment.material, tmp_path / "text.png", order=tmp_path / "order.png")
+    assert image.order == tmp_path / "order.png" and image.steps == 5
+    numbers = Image.open(image.order).getchannel("A")
+    assert numbers.size == (image.width, image.height)
+    top, bottom = image.height // 4, image.height * 3 // 4
+    row = lambda y: [numbers.getpixel((x, y)) for x in range(image.width)]  # noqa: E731
+    assert _runs(row(top)) == [1, 2] and _runs(row(bottom)) == [3, 4, 5]
+    assert {n for n, count in enumerate(numbers.histogram()) if count} == {1, 2, 3, 4, 5}
+
+
+def _runs(values: list[int]) -> list[int]:
+    return [v for n, v in enumerate(values) if n == 0 or values[n - 1] != v]
 
 
 # --- Cool and warm looks --------------------------------------------------------------------------

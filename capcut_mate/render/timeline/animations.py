@@ -24,7 +24,7 @@ from __future__ import annotations
 from capcut_mate.render.draft.materials import Animation
 from capcut_mate.render.timeline.curves import Curve, Piece, ramp
 from capcut_mate.render.timeline.features import Notes
-from capcut_mate.render.timeline.layers import Wipe
+from capcut_mate.render.timeline.layers import Reveal
 from capcut_mate.render.timeline.motion import Motion
 
 _SLIDES = {"向左滑动": (-1, 0), "向右滑动": (1, 0), "向上滑动": (0, -1), "向下滑动": (0, 1)}  # the way it moves, y down
@@ -120,8 +120,9 @@ def _loops_until(animations: tuple[Animation, ...], segment_start: float, segmen
 
 def apply_text_animations(animations: tuple[Animation, ...], segment_start: float, segment_end: float, width: int,
                           height: int, motion: Motion, notes: Notes) -> None:
-    """A caption's animations. Besides the names above: 打字机… reveals the text from left to
-    right; 弹入 grows in (approximated); …溶解 fades out drifting its way (approximated); the loop 跳动
+    """A caption's animations. Besides the names above: 打字机 (an in) shows the characters
+    one at a time in reading order, line by line (other 打字机… names so too, approximated);
+    弹入 grows in (approximated); …溶解 fades out drifting its way (approximated); the loop 跳动
     hops by 4 % of the canvas height once per cycle (approximated)."""
     loops_until = _loops_until(animations, segment_start, segment_end)
     for animation in animations:
@@ -129,7 +130,7 @@ def apply_text_animations(animations: tuple[Animation, ...], segment_start: floa
         end = min(start + animation.duration / 1e6, segment_end)
         name = animation.name
         if animation.kind == "in" and name.startswith("打字机"):
-            motion.wipe = Wipe("right", start, end, across_layer=True)
+            motion.reveal = Reveal(start, end)
             if name != "打字机":
                 notes.approximate("text_animations", name)
         elif animation.kind == "in" and name == "弹入":

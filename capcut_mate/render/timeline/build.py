@@ -250,7 +250,7 @@ class _Builder:
             scale_x=multiply(props["scale_x"], *motion.scale), scale_y=multiply(props["scale_y"], *motion.scale),
             alpha=multiply(props["alpha"], segment.material.global_alpha, *motion.alpha),
             rotation=add(props["rotation"], *motion.rotation),
-            wipe=motion.wipe, effect=effect, bubble=bool(segment.extras.bubble),
+            reveal=motion.reveal, effect=effect, bubble=bool(segment.extras.bubble),
         )
 
     def _adjustment(self, key: tuple[int, int, int], segment: EffectSegment) -> None:

@@ -58,8 +58,9 @@ FEATURES: tuple[Feature, ...] = (
             "alignment per line, letter and line spacing, line_max_width wrapping, vertical text, background box, "
             "rotation, scale and keyframes, in render_index order; CJK in the bundled Noto Sans CJK"),
     Feature("text_animations", "文字动画", "text animations", RENDERED,
-            "渐显/渐隐, 放大/缩小, slides and 打字机 reveals; 弹入, …溶解 and the 跳动 loop approximated by name; "
-            "any other in or out is a fade, any other loop a gentle fade and back each cycle, named"),
+            "渐显/渐隐, 放大/缩小, slides, 打字机 (one whole character after another, line by line); 弹入, …溶解, "
+            "other 打字机… and the 跳动 loop approximated by name; any other in or out is a fade, any other loop "
+            "a gentle fade and back each cycle, named"),
     Feature("fonts", "字体", "fonts", APPROXIMATED,
             "a draft's font is used where this machine has one of that name, else the default, named"),
     Feature("text_effect", "花字", "text effects", APPROXIMATED,

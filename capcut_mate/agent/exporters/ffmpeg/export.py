@@ -272,12 +272,14 @@ class _Export:
         return parts, (sound_plan, sound), join
 
     def draw_texts(self, timeline: Timeline, raster: TextRaster) -> dict[str, TextImage]:
-        """Each text layer drawn to a picture of its own."""
+        """Each text layer drawn to a picture of its own (and a typewriter's order picture)."""
         folder = self.work_dir / "texts"
         folder.mkdir(exist_ok=True)
+        layers = [layer for layer in timeline.layers if isinstance(layer, TextLayer)]
         return {layer.name: raster.draw(layer.segment.material, folder / f"{index}.png", effect=layer.effect,
-                                        bubble=layer.bubble)
-                for index, layer in enumerate(t for t in timeline.layers if isinstance(t, TextLayer))}
+                                        bubble=layer.bubble,
+                                        order=folder / f"{index}.order.png" if layer.reveal else None)
+                for index, layer in enumerate(layers)}
 
     @staticmethod
     def _sources(draft: Draft, folder: DraftFolder) -> dict[str, str]:
