@@ -109,8 +109,9 @@ class _Reader:
             return EffectSegment(read_effect(entry, effect_kind), target, render_index)
         if kind == "sticker":
             return StickerSegment(str(entry.get("resource_id") or entry.get("sticker_id") or ""), target,
-                                  read_clip(segment.get("clip")), render_index)
-        return OtherSegment(list_name if kind == "text" and list_name else kind, target, render_index)
+                                  read_clip(segment.get("clip")), render_index, name=str(entry.get("name") or ""))
+        return OtherSegment(list_name if kind == "text" and list_name else kind, target, render_index,
+                            name=str(entry.get("name") or ""))
 
     def _visual(self, segment: dict[str, Any], target: TimeRange, render_index: int, muted: bool) -> VisualSegment:
         entry = self._material(segment, "videos")
@@ -171,7 +172,7 @@ class _Reader:
                 continue
             if list_name == "speeds":
                 if entry.get("curve_speed") or entry.get("mode") not in (None, 0):
-                    fields["other"].append("curve_speed")
+                    fields["other"].append(_named("curve_speed", as_dict(entry.get("curve_speed"))))
             elif list_name == "transitions":
                 fields["transition"] = read_transition(entry)
             elif list_name == "material_animations":
@@ -195,10 +196,15 @@ class _Reader:
                 elif kind == "text_shape":
                     fields["bubble"] = str(entry.get("resource_id") or "bubble")
                 else:
-                    fields["other"].append(kind or "effects")
+                    fields["other"].append(_named(kind or "effects", entry))
             else:
-                fields["other"].append(str(list_name))
+                fields["other"].append(_named(str(list_name), entry))
         return Extras(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def _named(kind: str, entry: dict[str, Any]) -> str:
+    """"kind:name" for an entry with a name, else "kind" (Extras.other)."""
+    return f"{kind}:{entry['name']}" if entry.get("name") else kind
 
 
 def _speed(segment: dict[str, Any]) -> float:

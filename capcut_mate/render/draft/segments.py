@@ -55,7 +55,7 @@ class Extras:
     audio_effects: tuple[str, ...] = ()  # names ("" where the draft gives none)
     text_effect: str = ""  # 花字: its resource id (names are not in drafts)
     bubble: str = ""
-    other: tuple[str, ...] = ()  # features without a type here: "mix_mode:叠加", "curve_speed", a list's name…
+    other: tuple[str, ...] = ()  # features without a type here, "kind" or "kind:name": "mix_mode:叠加", "curve_speed"…
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ class StickerSegment:
     target: TimeRange
     clip: Clip
     render_index: int
+    name: str = ""  # where the draft has one (upstream's stickers have only the resource id)
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,4 @@ class OtherSegment:
     target: TimeRange
     render_index: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    name: str = ""  # its material's, where it has one

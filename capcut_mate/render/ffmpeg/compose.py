@@ -7,7 +7,7 @@ them). A layer's own chain:
 
     footage (trimmed where it is read; a photo decoded once and looped)
       → crop → scale to its largest size → looks, blur → mask → flip → static alpha
-      → [loop, for photos] → on the timeline (setpts) → alpha over time (sendcmd) → [reveal]
+      → [loop, for photos] → on the timeline (setpts) → alpha over time (sendcmd) → [typewriter]
       → rotation → scale over time → [wipe] → overlay at x(t), y(t)
 
 Anything that does not change over time happens before a photo's loop, so a photo is
@@ -35,6 +35,7 @@ from capcut_mate.render.timeline.layers import (
     AdjustmentLayer,
     Colour,
     Footage,
+    Reveal,
     Sound,
     TextLayer,
     Timeline,
@@ -175,7 +176,7 @@ class _Composer:
         if layer is None:
             return picture
         stream = self.layer(layer, whole or layer)
-        if layer.wipe is not None and not layer.wipe.across_layer:
+        if layer.wipe is not None:
             stream = self.wiped(stream, layer, layer.wipe)
             x, y = "0", "0"
         else:
@@ -201,7 +202,7 @@ class _Composer:
         rotation = layer.rotation
         turned = rotation.constant is None or bool(rotation.constant % 360)
         needs_alpha = (layer.mask is not None or layer.alpha.constant != 1.0 or turned
-                       or layer.wipe is not None or getattr(layer.source, "alpha", False))
+                       or layer.wipe is not None or layer.reveal is not None or getattr(layer.source, "alpha", False))
         # One concrete format from here on: overlay then takes the frames as they are, with no
         # conversion per frame (a JPEG's yuvj420p would get one for every frame it is shown).
         stream = stream.filter("format", ALPHA_FORMAT if needs_alpha else "yuv420p")
@@ -230,8 +231,8 @@ class _Composer:
             stream = stream.filter("eq", brightness=f"0.5*({expression(layer.brightness)})",
                                    contrast=f"1+{expression(layer.contrast)}",
                                    saturation=f"1+{expression(layer.saturation)}", eval="frame")
-        if layer.wipe is not None and layer.wipe.across_layer:
-            stream = self.revealed(stream, layer, layer.wipe, width, height)
+        if layer.reveal is not None and layer.reveal.end > layer.start:
+            stream = self.typed(stream, layer, layer.reveal, width, height)
         if not static_scale:
             # Scale relative to the largest size the layer reaches, whole even pixels per frame.
             # Each frame's size from the layer's own (not the even-rounded largest): scale 1 covers exactly.
@@ -306,13 +307,25 @@ class _Composer:
         stream = stream.filter("sendcmd", c=";".join(commands) + ";")
         return _named(stream, "colorchannelmixer", target, aa=number(min(max(alpha.at(times[0]), 0.0), 1.0)))
 
-    def revealed(self, stream: Stream, layer: VisualLayer, wipe: Wipe, width: int, height: int) -> Stream:
-        """The layer's alpha times an edge that travels across the layer itself (a typewriter)."""
-        return self.graph.filter("blend", stream, self.reveal(layer, wipe, width, height), c0_mode="normal",
-                                 c1_mode="normal", c2_mode="normal", c3_mode="multiply")
+    def typed(self, stream: Stream, layer: VisualLayer, reveal: Reveal, width: int, height: int) -> Stream:
+        """The layer's alpha times a typewriter's: a pixel shows once the step its character's
+        number (the order picture's alpha, scaled without blending numbers) is reached. Mask
+        frames run until the last step; blend repeats the last (everything shown) after it."""
+        frames = max(1, _frame(min(reveal.end, layer.end) - layer.start, self.fps) + 1)
+        span = number(max(reveal.end - reveal.start, 1e-3))
+        reached = f"floor({reveal.steps}*clip((T-{number(reveal.start)})/{span},0,1)+1e-6)"
+        order = self.graph.input(str(self.files[reveal.order]), *INPUT_WHITELIST).video
+        order = (order.filter("scale", w=width, h=height, flags="neighbor")
+                 .filter("loop", loop=frames - 1, size=1, start=0).filter("settb", "AVTB")
+                 .filter("setpts", f"N/({number(self.fps)}*TB)+{number(layer.start)}/TB")
+                 .filter("format", "gbrap")
+                 .filter("geq", r="255", g="255", b="255", a=f"255*lte(alpha(X,Y),{reached})")
+                 .filter("format", ALPHA_FORMAT))
+        return self.graph.filter("blend", stream, order, c0_mode="normal", c1_mode="normal", c2_mode="normal",
+                                 c3_mode="multiply")
 
     def reveal(self, layer: VisualLayer, wipe: Wipe, width: int, height: int) -> Stream:
-        """A width × height alpha mask over the layer's time: opaque behind the travelling edge."""
+        """A width × height alpha mask over the layer's time: opaque behind the wipe's travelling edge."""
         span = number(max(wipe.end - wipe.start, 1e-3))
         progress = f"clip((t-{number(wipe.start)})/{span},0,1)"
         edge_x = {"right": f"-W+W*{progress}", "left": f"W-W*{progress}"}.get(wipe.direction, "0")
@@ -376,7 +389,8 @@ def _frame(seconds: float, fps: float) -> int:
 
 
 def _with_texts(files: Mapping[str, Path], texts: Mapping[str, TextImage]) -> dict[str, Path]:
-    return {**files, **{_text_id(name): text.path for name, text in texts.items()}}
+    orders = {_order_id(name): text.order for name, text in texts.items() if text.order}
+    return {**files, **{_text_id(name): text.path for name, text in texts.items()}, **orders}
 
 
 def _concat_quote(path: Path) -> str:
@@ -418,13 +432,19 @@ def _text_id(name: str) -> str:
     return f"text:{name}"
 
 
+def _order_id(name: str) -> str:
+    return f"order:{name}"
+
+
 def _text_as_picture(layer: TextLayer, image: TextImage) -> VisualLayer:
     """A text layer as the photo of its drawn picture, at scale 1 its own size."""
     return VisualLayer(
         name=layer.name, start=layer.start, end=layer.end,
         source=Footage(_text_id(layer.name), "photo", image.width, image.height, alpha=True),
         width=image.width, height=image.height, x=layer.x, y=layer.y, scale_x=layer.scale_x, scale_y=layer.scale_y,
-        rotation=layer.rotation, alpha=layer.alpha, wipe=layer.wipe,
+        rotation=layer.rotation, alpha=layer.alpha,
+        reveal=replace(layer.reveal, order=_order_id(layer.name), steps=image.steps) if layer.reveal and image.order
+        else None,
     )
 
 

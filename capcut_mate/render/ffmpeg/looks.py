@@ -6,6 +6,9 @@ from __future__ import annotations
 from capcut_mate.render.ffmpeg.graph import Stream, number
 from capcut_mate.render.timeline.layers import Look
 
+# Kelvin: the colour temperature a cool (warm) look tints the picture to at full intensity; 6500 is neutral.
+COOL_KELVIN, WARM_KELVIN = 10000, 4500
+
 
 def apply_look(stream: Stream, look: Look, *, enable: str | None = None, short_side: int = 1080) -> Stream:
     """`stream` with the look drawn on it; `enable` limits it to a time window."""
@@ -25,9 +28,11 @@ def apply_look(stream: Stream, look: Look, *, enable: str | None = None, short_s
                              gb=number(0.168 * a), br=number(0.272 * a), bg=number(0.534 * a),
                              bb=number(1 - 0.869 * a), enable=enable)
     if look.kind in ("cool", "warm"):
-        sign = 1 if look.kind == "cool" else -1
-        return stream.filter("colorbalance", rs=number(-0.3 * a * sign), bs=number(0.45 * a * sign),
-                             rm=number(-0.25 * a * sign), bm=number(0.35 * a * sign), enable=enable)
+        # The whole picture's white point moves (colorbalance's shadow and midtone options left
+        # grey and white as they were and tinted black); a multiplier per channel leaves black
+        # black. `mix` is the share of the shifted picture; half of the lightness is kept.
+        kelvin = COOL_KELVIN if look.kind == "cool" else WARM_KELVIN
+        return stream.filter("colortemperature", temperature=kelvin, mix=number(a), pl=0.5, enable=enable)
     if look.kind == "vivid":
         return stream.filter("eq", saturation=number(1 + 0.6 * a), enable=enable)
     if look.kind == "sharpen":

@@ -42,6 +42,8 @@ class TextImage:
     path: Path
     width: int
     height: int
+    order: Path | None = None  # the typewriter's order picture (TextRaster.draw), the same size
+    steps: int = 0  # the character numbers it holds, 1..steps
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class _Glyph:
     x: float = 0.0  # left of its advance, within the block
     baseline: float = 0.0
     advance: float = 0.0
+    line: int = 0  # its line (vertical text: column), in reading order
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # its cell in the block: left, top, right, bottom
 
 
 class TextRaster:
@@ -72,9 +76,10 @@ class TextRaster:
         return self._loaded[key]
 
     def draw(self, material: TextMaterial, output: Path, *, effect: TextStyle | None = None,
-             bubble: bool = False) -> TextImage:
+             bubble: bool = False, order: Path | None = None) -> TextImage:
         """Draw `material` (or, for 花字, its words in `effect`'s look) into `output`; a bubble
-        resource, which the draft only names, as a dark rounded box behind the text."""
+        resource, which the draft only names, as a dark rounded box behind the text. With
+        `order`, also the picture a typewriter reveal needs there (`reveal_order`)."""
         styles = material.styles if effect is None else (replace(effect, start=0, end=len(material.text)),)
         if bubble and not material.background_color:
             material = replace(material, background_color="#000000", background_alpha=0.6, background_round=0.6)
@@ -91,7 +96,11 @@ class TextRaster:
             self._shadow(image, [g for g in glyphs if g.style.shadow == shadow], shadow, margin)
         self._glyphs(image, glyphs, margin)
         image.save(output)
-        return TextImage(output, image.width, image.height)
+        if order is None:
+            return TextImage(output, image.width, image.height)
+        numbers, steps = reveal_order(glyphs, image.size, margin, material.vertical)
+        numbers.save(order)
+        return TextImage(output, image.width, image.height, order, steps)
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -139,11 +148,12 @@ class TextRaster:
             metrics.append((ascent, descent))
         block_w = max(widths, default=0.0)
         gap = material.line_spacing * material.base.size * self.unit
-        for line, width, (ascent, descent) in zip(lines, widths, metrics):
+        for number, (line, width, (ascent, descent)) in enumerate(zip(lines, widths, metrics)):
             offset = {0: 0.0, 2: block_w - width}.get(material.alignment, (block_w - width) / 2)
             x = offset
             for glyph in line:
-                placed.append(replace(glyph, x=x, baseline=y + ascent))
+                placed.append(replace(glyph, x=x, baseline=y + ascent, line=number,
+                                      box=(x, y, x + glyph.advance, y + ascent + descent)))
                 x += glyph.advance
             y += ascent + descent + gap
         return placed, max(block_w, 1.0), max(y - gap, 1.0)
@@ -164,7 +174,8 @@ class TextRaster:
             for glyph in column:
                 ascent = self.font(glyph.face, glyph.size).getmetrics()[0]
                 advance = self.font(glyph.face, glyph.size).getlength(glyph.char) if glyph.face else 0.0
-                placed.append(replace(glyph, x=left + (column_w - advance) / 2, baseline=top + ascent * 0.88))
+                placed.append(replace(glyph, x=left + (column_w - advance) / 2, baseline=top + ascent * 0.88,
+                                      line=number, box=(left, top, left + column_w, top + glyph.size)))
                 top += glyph.size + spacing
         return placed, max(block_w, 1.0), max(block_h, 1.0)
 
@@ -254,6 +265,44 @@ class TextRaster:
         radius = material.background_round * min(box[2] - box[0], box[3] - box[1]) / 2
         ImageDraw.Draw(image).rounded_rectangle(box, radius=radius,
                                                 fill=_rgba(material.background_color, material.background_alpha))
+
+
+def reveal_order(glyphs: list[_Glyph], size: tuple[int, int], margin: float,
+                 vertical: bool) -> tuple[Image.Image, int]:
+    """The picture a typewriter reveal thresholds: white, each pixel's alpha the number
+    (1..steps) of the character whose cell it is in, in reading order; and `steps`. A cell is
+    its line's band (to halfway to the next line; the outer ones to the picture's edges) from
+    halfway to the previous character to halfway to the next, so a character's stroke and
+    shadow appear with it, except what spills into a neighbour's cell. Over 255 characters,
+    neighbours share a number."""
+    steps = max(1, min(len(glyphs), 255))
+    picture = Image.new("RGBA", size, (255, 255, 255, steps))
+    draw = ImageDraw.Draw(picture)
+    # Box coordinates: horizontal lines are bands across y (box[1], box[3]) whose characters
+    # follow each other along x (box[0], box[2]); vertical columns the other way round.
+    across, along = (0, 1) if vertical else (1, 0)
+    lines: dict[int, list[int]] = {}
+    for index, glyph in enumerate(glyphs):
+        lines.setdefault(glyph.line, []).append(index)
+    bands = sorted(lines.values(), key=lambda line: glyphs[line[0]].box[across])
+    band_spans = [(min(glyphs[i].box[across] for i in line), max(glyphs[i].box[across + 2] for i in line))
+                  for line in bands]
+    for (band_low, band_high), line in zip(_cells(band_spans, size[across], margin), bands):
+        line = sorted(line, key=lambda i: glyphs[i].box[along])
+        spans = [(glyphs[i].box[along], glyphs[i].box[along + 2]) for i in line]
+        for index, (low, high) in zip(line, _cells(spans, size[along], margin)):
+            cell = (band_low, low, band_high, high) if vertical else (low, band_low, high, band_high)
+            if cell[2] > cell[0] and cell[3] > cell[1]:
+                number = index * steps // len(glyphs) + 1
+                draw.rectangle((cell[0], cell[1], cell[2] - 1, cell[3] - 1), fill=(255, 255, 255, number))
+    return picture, steps
+
+
+def _cells(spans: list[tuple[float, float]], side: int, margin: float) -> list[tuple[int, int]]:
+    """Back-to-back whole-pixel intervals covering a picture side, one per span of the block
+    (sorted, block coordinates), cut halfway between neighbours."""
+    cuts = [round(margin + (spans[n][1] + spans[n + 1][0]) / 2) for n in range(len(spans) - 1)]
+    return list(zip([0, *cuts], [*cuts, side]))
 
 
 def _rgba(colour: str, alpha: float) -> tuple[int, int, int, int]:

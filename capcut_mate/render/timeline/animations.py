@@ -3,7 +3,9 @@
 The draft holds each animation's name, kind and timing (`start` from the segment's start,
 `duration`); the motion is a JianYing resource. Names that say what they do are drawn so
 (the curve is assumed: ease-out for ins, ease-in for outs); a few more are drawn by what
-their name suggests and named as approximated; any other in or out is a fade, named too.
+their name suggests and named as approximated; any other in or out is a fade, and any other
+loop or group a gentle fade out and back in (a pulse), named too. A loop's `duration` is one
+cycle, repeated until the out animation (or the segment's end); a group plays once.
 
 | name | in | out |
 |---|---|---|
@@ -14,6 +16,7 @@ their name suggests and named as approximated; any other in or out is a fade, na
 | 轻微放大 (approximated) | grows from 0.9× and fades in | grows to 1.1× and fades out |
 | 旋转 (approximated) | turns from −180° and fades in | turns to 180° and fades out |
 | loops, groups with 拉镜 / 推镜 (approximated) | pulls out 1.15× → 1× / pushes in 1× → 1.15×, panning by 左/右 | |
+| other loops and groups (approximated) | alpha 1 → 0.6 → 1 over each cycle, easing in and out | |
 """
 
 from __future__ import annotations
@@ -21,24 +24,44 @@ from __future__ import annotations
 from capcut_mate.render.draft.materials import Animation
 from capcut_mate.render.timeline.curves import Curve, Piece, ramp
 from capcut_mate.render.timeline.features import Notes
-from capcut_mate.render.timeline.layers import Wipe
+from capcut_mate.render.timeline.layers import Reveal
 from capcut_mate.render.timeline.motion import Motion
 
 _SLIDES = {"向左滑动": (-1, 0), "向右滑动": (1, 0), "向上滑动": (0, -1), "向下滑动": (0, 1)}  # the way it moves, y down
+PULSE_ALPHA = 0.6  # the alpha an unknown loop fades to halfway through each cycle
+MAX_CYCLES = 1000  # of a loop: each is two pieces of its curve
+
+
+def apply_animations(animations: tuple[Animation, ...], segment_start: float, segment_end: float, width: int,
+                     height: int, motion: Motion, notes: Notes) -> None:
+    """A video or photo segment's animations (times: timeline seconds)."""
+    loops_until = _loops_until(animations, segment_start, segment_end)
+    for animation in animations:
+        apply_animation(animation, segment_start, segment_end, width, height, motion, notes, loops_until=loops_until)
 
 
 def apply_animation(animation: Animation, segment_start: float, segment_end: float, width: int, height: int,
-                    motion: Motion, notes: Notes, feature: str = "animations") -> None:
-    """Add one animation's curves to `motion`; `feature` names it in the notes. Times: timeline seconds."""
+                    motion: Motion, notes: Notes, feature: str = "animations",
+                    loops_until: float | None = None) -> None:
+    """Add one animation's curves to `motion`; `feature` names it in the notes; a loop repeats
+    until `loops_until` (default: the segment's end). Times: timeline seconds."""
     start = segment_start + animation.start / 1e6
     end = min(start + animation.duration / 1e6, segment_end)
     name, kind = animation.name, animation.kind
     entering = kind == "in"
     if kind in ("loop", "group"):
-        _camera(name, start, end, width, motion, notes, feature)
+        if "拉镜" in name or "推镜" in name:
+            _camera(name, start, end, width, motion)
+        else:
+            # An unknown loop moves the picture in some way once per cycle: drawn as the fade
+            # that stands for unknown ins and outs, gentle and coming back, so that the
+            # picture is never gone and the cycle still shows.
+            until = end if kind == "group" else segment_end if loops_until is None else loops_until
+            _cycles(start, animation.duration / 1e6, until, 1.0, PULSE_ALPHA, ("in_out", "in_out"), motion.alpha)
+        notes.approximate(feature, name)
         return
     if kind not in ("in", "out"):
-        notes.leave_out(feature)
+        notes.leave_out(feature, name)
         return
 
     def between(v_in: float, v_rest: float, easing: str) -> object:
@@ -69,31 +92,45 @@ def apply_animation(animation: Animation, segment_start: float, segment_end: flo
         notes.approximate(feature, name)
 
 
-def _camera(name: str, start: float, end: float, width: int, motion: Motion, notes: Notes, feature: str) -> None:
-    if "拉镜" not in name and "推镜" not in name:
-        notes.leave_out(feature)
-        return
+def _camera(name: str, start: float, end: float, width: int, motion: Motion) -> None:
     pulling = "拉镜" in name
     motion.scale.append(ramp(start, end, 1.15, 1.0, "in_out") if pulling else ramp(start, end, 1.0, 1.15, "in_out"))
     pan = -1 if "左" in name else 1 if "右" in name else 0
     if pan:
         motion.dx.append(ramp(start, end, 0.0, pan * 0.05 * width, "in_out"))
-    notes.approximate(feature, name)
+
+
+def _cycles(start: float, cycle: float, until: float, rest: float, peak: float, easing: tuple[str, str],
+            curves: list) -> None:
+    """A value going `rest` → `peak` → `rest` (easing there, and back) in every whole cycle
+    (seconds) from `start` that ends by `until` (at least one, up to MAX_CYCLES), added to `curves`."""
+    pieces, t = [], start
+    while cycle > 0 and (not pieces or t + cycle <= until + 1e-6) and len(pieces) < 2 * MAX_CYCLES:
+        middle = t + cycle / 2
+        pieces += [Piece(t, middle, rest, peak, easing[0]), Piece(middle, t + cycle, peak, rest, easing[1])]
+        t += cycle
+    if pieces:
+        curves.append(Curve(tuple(pieces)))
+
+
+def _loops_until(animations: tuple[Animation, ...], segment_start: float, segment_end: float) -> float:
+    """Where loops stop: at the out animation, else at the segment's end."""
+    return min((segment_start + a.start / 1e6 for a in animations if a.kind == "out"), default=segment_end)
 
 
 def apply_text_animations(animations: tuple[Animation, ...], segment_start: float, segment_end: float, width: int,
                           height: int, motion: Motion, notes: Notes) -> None:
-    """A caption's animations. Besides the names above: 打字机… reveals the text from left to
-    right; 弹入 grows in (approximated); …溶解 fades out drifting its way (approximated);
-    the loop 跳动 hops by 4 % of the canvas height once per cycle until the out animation
-    (approximated); any other loop is left out."""
-    out_start = min((segment_start + a.start / 1e6 for a in animations if a.kind == "out"), default=segment_end)
+    """A caption's animations. Besides the names above: 打字机 (an in) shows the characters
+    one at a time in reading order, line by line (other 打字机… names so too, approximated);
+    弹入 grows in (approximated); …溶解 fades out drifting its way (approximated); the loop 跳动
+    hops by 4 % of the canvas height once per cycle (approximated)."""
+    loops_until = _loops_until(animations, segment_start, segment_end)
     for animation in animations:
         start = segment_start + animation.start / 1e6
         end = min(start + animation.duration / 1e6, segment_end)
         name = animation.name
         if animation.kind == "in" and name.startswith("打字机"):
-            motion.wipe = Wipe("right", start, end, across_layer=True)
+            motion.reveal = Reveal(start, end)
             if name != "打字机":
                 notes.approximate("text_animations", name)
         elif animation.kind == "in" and name == "弹入":
@@ -106,18 +143,9 @@ def apply_text_animations(animations: tuple[Animation, ...], segment_start: floa
             motion.dx.append(ramp(start, end, 0.0, sx * 0.05 * width, "in"))
             motion.dy.append(ramp(start, end, 0.0, sy * 0.05 * height, "in"))
             notes.approximate("text_animations", name)
-        elif animation.kind == "loop":
-            if name != "跳动":
-                notes.leave_out("text_animations")
-                continue
-            hops, cycle, t = [], animation.duration / 1e6, start
-            while t + cycle <= out_start + 1e-6 and len(hops) < 2000:
-                hops += [Piece(t, t + cycle / 2, 0.0, -0.04 * height, "out"),
-                         Piece(t + cycle / 2, t + cycle, -0.04 * height, 0.0, "in")]
-                t += cycle
-            if hops:
-                motion.dy.append(Curve(tuple(hops)))
+        elif animation.kind == "loop" and name == "跳动":
+            _cycles(start, animation.duration / 1e6, loops_until, 0.0, -0.04 * height, ("out", "in"), motion.dy)
             notes.approximate("text_animations", name)
         else:
             apply_animation(animation, segment_start, segment_end, width, height, motion, notes,
-                            feature="text_animations")
+                            feature="text_animations", loops_until=loops_until)

@@ -27,7 +27,7 @@ from capcut_mate.render.draft.segments import (
 from capcut_mate.render.draft.tracks import Draft
 from capcut_mate.render.media import MediaFile
 from capcut_mate.render.text.looks import text_effect_style
-from capcut_mate.render.timeline.animations import apply_animation, apply_text_animations
+from capcut_mate.render.timeline.animations import apply_animations, apply_text_animations
 from capcut_mate.render.timeline.curves import Expr, add, const, multiply, points
 from capcut_mate.render.timeline.features import Notes
 from capcut_mate.render.timeline.layers import (
@@ -76,9 +76,9 @@ class _Builder:
                 elif isinstance(segment, AudioSegment):
                     self._sound(segment, track.muted)
                 elif isinstance(segment, StickerSegment):
-                    self.notes.leave_out("stickers")
+                    self.notes.leave_out("stickers", segment.name or segment.resource_id)
                 elif isinstance(segment, OtherSegment):
-                    self.notes.leave_out(segment.kind)
+                    self.notes.leave_out(segment.kind, segment.name)
         self.ordered.sort(key=lambda item: item[0])
         return Timeline(
             self.width, self.height, self.draft.fps, self.draft.duration / 1e6,
@@ -97,9 +97,8 @@ class _Builder:
             key = (segment.render_index, track_index, position)
             motion = motions.get(position, Motion())
             self._count_extras(segment.extras)
-            for animation in segment.extras.animations:
-                apply_animation(animation, segment.target.start / 1e6, segment.target.end / 1e6,
-                                self.width, self.height, motion, self.notes)
+            apply_animations(segment.extras.animations, segment.target.start / 1e6, segment.target.end / 1e6,
+                             self.width, self.height, motion, self.notes)
             layer = self._visual(segment, motion, _layer_name(key, segment.id))
             for fill in self._canvas(segment, layer, motion):
                 self.ordered.append((key, fill))
@@ -124,13 +123,13 @@ class _Builder:
             if mask.outline:
                 self.notes.approximate("masks", mask.name)
             else:  # a shape this renderer has no outline for
-                self.notes.leave_out("masks")
+                self.notes.leave_out("masks", mask.name)
                 mask = None
         looks = []
         for effect in segment.extras.effects:
             look = look_for(effect.name, effect.intensity)
             if look is None:
-                self.notes.leave_out("filter" if effect.kind == "filter" else "video_effects")
+                self.notes.leave_out("filter" if effect.kind == "filter" else "video_effects", effect.name)
             else:
                 looks.append(look)
                 self.notes.approximate("filter" if effect.kind == "filter" else "video_effects", effect.name)
@@ -151,7 +150,7 @@ class _Builder:
                            alpha=info.has_alpha)
         reverse = segment.reverse
         if reverse and segment.source.duration / 1e6 > MAX_REVERSED_SECONDS:
-            self.notes.leave_out("reverse")
+            self.notes.leave_out("reverse", segment.material.name)
             reverse = False
         speed = segment.speed
         source_start = segment.source.start / 1e6 - motion.start_earlier * speed
@@ -205,8 +204,8 @@ class _Builder:
         if kf.UNIFORM_SCALE in keyframes:
             scale_x = scale_y = prop(kf.UNIFORM_SCALE, clip.scale_x)
         half_w, half_h = self.width / 2, self.height / 2
-        if unknown := set(keyframes) - kf.PICTURE - {kf.VOLUME}:
-            self.notes.leave_out("keyframes", len(unknown))
+        for unknown in set(keyframes) - kf.PICTURE - {kf.VOLUME}:
+            self.notes.leave_out("keyframes", unknown)
         return {
             "x": add(half_w, multiply(half_w, prop(kf.POSITION_X, clip.x))),
             "y": add(half_h, multiply(-half_h, prop(kf.POSITION_Y, clip.y))),
@@ -219,18 +218,22 @@ class _Builder:
 
     def _count_extras(self, extras: Extras) -> None:
         for other in extras.other:
-            self.notes.leave_out(other.split(":")[0])
+            self.notes.leave_out(*other.split(":", 1))
 
     # --- text, effects, sound -----------------------------------------------------------------
 
     def _text(self, segment: TextSegment, name: str) -> TextLayer:
         self._count_extras(segment.extras)
         extras = segment.extras
-        for kind, present in (("masks", extras.mask), ("transitions", extras.transition),
-                              ("filter", extras.effects), ("text_flip", segment.clip.flip_horizontal
-                                                            or segment.clip.flip_vertical)):
-            if present:  # what JianYing lets a caption have that is not drawn on one here
-                self.notes.leave_out(kind)
+        # What JianYing lets a caption have that is not drawn on one here.
+        if extras.mask:
+            self.notes.leave_out("masks", extras.mask.name)
+        if extras.transition:
+            self.notes.leave_out("transitions", extras.transition.name)
+        for effect in extras.effects:
+            self.notes.leave_out("filter" if effect.kind == "filter" else "video_effects", effect.name)
+        if segment.clip.flip_horizontal or segment.clip.flip_vertical:
+            self.notes.leave_out("text_flip")
         effect = None
         if segment.extras.text_effect:
             # Not the layer's name: captions sharing a 花字 keep their own pictures.
@@ -248,14 +251,14 @@ class _Builder:
             scale_x=multiply(props["scale_x"], *motion.scale), scale_y=multiply(props["scale_y"], *motion.scale),
             alpha=multiply(props["alpha"], segment.material.global_alpha, *motion.alpha),
             rotation=add(props["rotation"], *motion.rotation),
-            wipe=motion.wipe, effect=effect, bubble=bool(segment.extras.bubble),
+            reveal=motion.reveal, effect=effect, bubble=bool(segment.extras.bubble),
         )
 
     def _adjustment(self, key: tuple[int, int, int], segment: EffectSegment) -> None:
         kind = "filter" if segment.effect.kind == "filter" else "video_effects"
         look = look_for(segment.effect.name, segment.effect.intensity)
         if look is None:
-            self.notes.leave_out(kind)
+            self.notes.leave_out(kind, segment.effect.name)
             return
         self.notes.approximate(kind, segment.effect.name)
         self.ordered.append((key, AdjustmentLayer(segment.effect.name, segment.target.start / 1e6,
@@ -266,8 +269,8 @@ class _Builder:
         1 = the file's own) over the static `volume`, even 0, as JianYing plays them."""
         if muted or (segment.volume <= 0 and kf.VOLUME not in segment.keyframes):
             return
-        for name in segment.extras.audio_effects:
-            self.notes.leave_out("audio_effects", name=name)
+        for effect in segment.extras.audio_effects:
+            self.notes.leave_out("audio_effects", effect)
         volume = (_curve(segment.keyframes[kf.VOLUME], 0.0) if kf.VOLUME in segment.keyframes
                   else const(segment.volume))
         fade = segment.extras.audio_fade

@@ -39,13 +39,24 @@ class Colour:
 
 @dataclass(frozen=True)
 class Wipe:
-    """A reveal: the layer shows behind an edge that travels across the canvas (transitions)
-    or across the layer itself (a typewriter reveal)."""
+    """A transition's reveal: the layer shows behind an edge that travels across the canvas."""
 
     direction: str  # "left", "right", "up" or "down": where the edge travels
     start: float
     end: float
-    across_layer: bool = False
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """A typewriter: a text's characters appear one at a time in reading order, line by line,
+    at even steps over [start, end) (none at `start`, the last at `end`). `order` is the id of
+    the picture, drawn with the text, that numbers each pixel's character 1..`steps`; both
+    are set when the text is drawn."""
+
+    start: float
+    end: float
+    order: str = ""
+    steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class VisualLayer:
     flip_vertical: bool = False
     mask: Mask | None = None  # in the material's frame (before scaling)
     wipe: Wipe | None = None
+    reveal: Reveal | None = None
     blur: float = 0.0  # 0..1, background fills
     looks: tuple[Look, ...] = ()  # applied to this layer alone
     brightness: Expr = const(0.0)  # −1..1, keyframed colour adjustments; 0 changes nothing
@@ -95,7 +107,7 @@ class TextLayer:
     scale_y: Expr = const(1.0)
     alpha: Expr = const(1.0)
     rotation: Expr = const(0.0)
-    wipe: Wipe | None = None
+    reveal: Reveal | None = None
     effect: TextStyle | None = None  # a 花字's look, drawn instead of the text's own styles
     bubble: bool = False  # a bubble resource: drawn as a rounded box behind the text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from capcut_mate.render.timeline.curves import Expr
-from capcut_mate.render.timeline.layers import Wipe
+from capcut_mate.render.timeline.layers import Reveal, Wipe
 
 
 @dataclass
@@ -20,5 +20,6 @@ class Motion:
     dy: list[Expr] = field(default_factory=list)
     rotation: list[Expr] = field(default_factory=list)
     wipe: Wipe | None = None
+    reveal: Reveal | None = None  # a typewriter's
     start_earlier: float = 0.0  # seconds the layer starts before its segment (a transition's first half)
     end_later: float = 0.0  # seconds it lasts past its segment (the second half)

@@ -60,15 +60,15 @@ def plan_transitions(segments: list[VisualSegment], width: int, height: int, not
                      motions: dict[int, Motion], extra_layers: dict[int, list[VisualLayer]]) -> None:
     """Fill `motions` (by index in `segments`, sorted by start) with each transition's curves,
     and `extra_layers` with the colour layers of dips, drawn after the segment they follow."""
-    if segments and segments[-1].extras.transition:
-        notes.leave_out("transitions")  # on the last segment: there is no next one to go to
+    if segments and (last := segments[-1].extras.transition):
+        notes.leave_out("transitions", last.name)  # on the last segment: there is no next one to go to
     for index, (before, after) in enumerate(zip(segments, segments[1:])):
         transition = before.extras.transition
         if transition is None or transition.duration <= 0:
             continue
         cut = before.target.end / 1e6
         if abs(after.target.start / 1e6 - cut) > CUT_TOLERANCE:
-            notes.leave_out("transitions")  # not back to back: nothing to transition between
+            notes.leave_out("transitions", transition.name)  # not back to back: nothing to transition between
             continue
         kind = transition_kind(transition.name)
         if not kind.exact:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ from capcut_mate.render.ffmpeg.run import Position, RenderFailed, render, render
 from capcut_mate.render.media import MediaFile, MediaUnreadable, probe
 from capcut_mate.render.text.raster import TextImage, TextRaster
 from capcut_mate.render.timeline import Timeline, build_timeline
+from capcut_mate.render.timeline.features import Notes
 from capcut_mate.render.timeline.layers import TextLayer
 
 log = logging.getLogger("capcut_mate.agent.ffmpeg")
@@ -235,9 +237,8 @@ class _Export:
         timeline = build_timeline(draft, media)
         texts = self.draw_texts(timeline, raster) if raster else {}
         self.warnings = list(timeline.warnings)
-        if raster and raster.fonts.missing_fonts:
-            self.warnings.append("近似: 字体 " + "、".join(sorted(raster.fonts.missing_fonts))
-                                 + " (fonts: drawn in the default)")
+        if raster and raster.fonts.missing_fonts:  # drawn in the default
+            self.warnings += Notes(approximated={"fonts": Counter(raster.fonts.missing_fonts)}).warnings()
         if raster and raster.fonts.missing_chars:
             self.warnings.append("未渲染: 字符 " + "".join(sorted(raster.fonts.missing_chars))[:40]
                                  + " (characters no font on this machine has)")
@@ -273,12 +274,14 @@ class _Export:
         return parts, (sound_plan, sound), join
 
     def draw_texts(self, timeline: Timeline, raster: TextRaster) -> dict[str, TextImage]:
-        """Each text layer drawn to a picture of its own."""
+        """Each text layer drawn to a picture of its own (and a typewriter's order picture)."""
         folder = self.work_dir / "texts"
         folder.mkdir(exist_ok=True)
+        layers = [layer for layer in timeline.layers if isinstance(layer, TextLayer)]
         return {layer.name: raster.draw(layer.segment.material, folder / f"{index}.png", effect=layer.effect,
-                                        bubble=layer.bubble)
-                for index, layer in enumerate(t for t in timeline.layers if isinstance(t, TextLayer))}
+                                        bubble=layer.bubble,
+                                        order=folder / f"{index}.order.png" if layer.reveal else None)
+                for index, layer in enumerate(layers)}
 
     @staticmethod
     def _sources(draft: Draft, folder: DraftFolder) -> dict[str, str]:
