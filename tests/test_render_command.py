@@ -235,7 +235,8 @@ def test_each_warning_is_printed_once(drafts, tmp_path):
     out = tmp_path / "sticker.mp4"
     result = render(drafts / "sticker", out)
     assert result.returncode == 0, result.stderr
-    assert said(result.stderr) == ["warning: 未渲染: 贴纸 7521200021564427545 (stickers)", f"capcut-mate render: wrote {out}"]
+    assert said(result.stderr) == ["warning: 未渲染: 贴纸 7521200021564427545 (stickers)",
+                                   f"capcut-mate render: wrote {out}"]
 
 
 def test_on_a_terminal_a_bar_shows_the_stage_and_the_position_and_ends_at_100(drafts, tmp_path):
