@@ -86,9 +86,10 @@ async def test_a_killed_service_process_is_taken_over_by_another(farm: Farm, sto
 
 
 @pytest.fixture
-async def own_database(tmp_path):
-    """A migrated database on a PostgreSQL cluster this test may stop and start."""
-    cluster = await asyncio.to_thread(OwnCluster, tmp_path / "cluster")
+async def own_database(embedded_data_dir):
+    """A migrated database on a PostgreSQL cluster this test may stop and start (its data
+    outside pytest's temporary folders, as embedded_data_dir says why)."""
+    cluster = await asyncio.to_thread(OwnCluster, embedded_data_dir / "cluster")
     try:
         admin = await asyncpg.connect(cluster.maintenance_url)
         await admin.execute("CREATE DATABASE restartable")
