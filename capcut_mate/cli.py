@@ -35,8 +35,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from capcut_mate.server.serve import serve, serve_processes
     from capcut_mate.startup import check_data_dir, check_port_free
 
-    if args.workers < 1:
-        raise SystemExit("capcut-mate serve: --workers must be at least 1")
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": settings.port if args.port is None else args.port}
     )

@@ -697,3 +697,25 @@ def test_the_docs_feature_table_is_the_renderers_own():
     rows = [line.strip("|").split(" | ") for line in table.strip().splitlines()[2:]]
     assert [[cell.strip() for cell in row] for row in rows] == [
         [f"{f.chinese} ({f.english})", f.status, f.how] for f in FEATURES]
+
+
+async def test_an_ffmpeg_on_path_too_old_for_the_renderer_is_passed_over(tmp_path, monkeypatch):
+    """An old distribution's ffmpeg (libx264, but no colortemperature: before FFmpeg 4.4) on
+    PATH: the bundled one renders instead; configured explicitly, it is refused by name."""
+    from capcut_mate.render.environment import FFMPEG_ENV, EnvironmentProblem, _bundled_ffmpeg
+
+    old = tmp_path / "bin" / "ffmpeg"
+    old.parent.mkdir()
+    old.write_text("#!/bin/sh\n"
+                   'case "$2" in\n'
+                   '  -version) echo "ffmpeg version 4.3.2" ;;\n'
+                   '  -encoders) echo " V..... libx264  libx264 H.264" ;;\n'
+                   '  -filters) echo " ... colorbalance  V->V  Adjust the color balance." ;;\n'
+                   "esac\n")
+    old.chmod(0o755)
+    monkeypatch.delenv(FFMPEG_ENV, raising=False)
+    monkeypatch.setenv("PATH", f"{old.parent}:{os.environ['PATH']}")
+    assert (await find_ffmpeg()).path == _bundled_ffmpeg()
+    monkeypatch.setenv(FFMPEG_ENV, str(old))
+    with pytest.raises(EnvironmentProblem, match=r"没有滤镜 colortemperature \(需要 FFmpeg 4.4 或更新\)"):
+        await find_ffmpeg()

@@ -243,6 +243,35 @@ def test_the_order_picture_numbers_characters_in_reading_order(tmp_path):
     assert {n for n, count in enumerate(numbers.histogram()) if count} == {1, 2, 3, 4, 5}
 
 
+def test_a_typewriter_off_the_frame_grid_still_shows_its_last_character(tmp_path):
+    """Captions timed to speech start between frames: a 10-character caption from 0.51 s,
+    typed over 0.5 s, is as wide once typing is over as the same caption untyped below it."""
+    draft = DraftBuilder(tmp_path / "off-grid", width=640, height=360)
+    draft.video(draft.track("video"), photo(draft.asset("assets/navy.png"), "0x102040", (640, 360)),
+                start=0, duration=2.5)
+    words = caption(draft, draft.track("text"), "一二三四五六七八九十", start=0.51, duration=1.99, y=0.3)
+    text_animation(draft, words, "打字机", "in", 0, 0.5)
+    caption(draft, draft.track("text"), "一二三四五六七八九十", start=0.51, duration=1.99, y=-0.3)
+    video, _ = export(draft, tmp_path / "work")
+    typed, plain = (box_of(line) for line in bands(points(_frame(video, 2.2), lambda p: min(p) > 150), axis=1, gap=4))
+    assert abs(typed.right - plain.right) <= 1 and abs(typed.left - plain.left) <= 1, (typed, plain)
+
+
+def test_with_negative_letter_spacing_the_reveal_keeps_reading_order(tmp_path):
+    """"il.i一二" squeezed by the tightest spacing a draft may ask (−0.5 font sizes): the
+    numbers along a row never go down, so no character appears before one it follows."""
+    draft = DraftBuilder(tmp_path / "tight")
+    caption(draft, draft.track("text"), "il.i一二", start=0, duration=1, letter_spacing=-0.5)
+    draft.write()
+    parsed = parse_draft((draft.folder / "draft_content.json").read_bytes())
+    [segment] = [s for track in parsed.tracks for s in track.segments]
+    image = TextRaster(W, H, FontBook(bundled_font(), {})).draw(segment.material, tmp_path / "text.png",
+                                                                 order=tmp_path / "order.png")
+    numbers = Image.open(image.order).getchannel("A")
+    runs = _runs([numbers.getpixel((x, image.height // 2)) for x in range(image.width)])
+    assert runs == sorted(runs) and runs[-1] == 6, runs
+
+
 def _runs(values: list[int]) -> list[int]:
     return [v for n, v in enumerate(values) if n == 0 or values[n - 1] != v]
 

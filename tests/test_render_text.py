@@ -429,3 +429,23 @@ def test_a_strokes_own_alpha_is_applied(tmp_path):
                       if pixels[x, y][3] > 0 and pixels[x, y][0] > 200 and max(pixels[x, y][1:3]) < 40)
     typical = reds[len(reds) // 2] if reds else None  # the median: edges are fainter, overlaps denser
     assert typical in range(118, 139), f"the stroke at half opacity: {typical}"
+
+
+def test_hollow_text_a_clear_fill_with_a_solid_stroke_keeps_its_stroke(tmp_path):
+    import json as json_module
+
+    from capcut_mate.render.draft.text import read_text_material
+    from capcut_mate.render.environment import bundled_font
+    from capcut_mate.render.text.fonts import FontBook
+    from capcut_mate.render.text.raster import TextRaster
+
+    hollow = style(0, 4, "#ffffff", size=30, alpha=0.0, stroke=("#ff0000", 0.2))
+    material = read_text_material({"content": json_module.dumps({"text": "空心", "styles": [hollow]})})
+    picture = TextRaster(640, 360, FontBook(bundled_font(), {})).draw(material, tmp_path / "hollow.png")
+    with Image.open(picture.path) as image:
+        pixels = image.convert("RGBA").load()
+        opaque_red = sum(1 for y in range(image.height) for x in range(image.width)
+                         if pixels[x, y][3] > 200 and pixels[x, y][0] > 200 and max(pixels[x, y][1:3]) < 40)
+        white = sum(1 for y in range(image.height) for x in range(image.width)
+                    if pixels[x, y][3] > 200 and min(pixels[x, y][:3]) > 200)
+    assert opaque_red > 200 and white == 0, (opaque_red, white)

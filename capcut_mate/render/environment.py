@@ -2,7 +2,7 @@
 
 ffmpeg: $CAPCUT_MATE_FFMPEG, else the one on PATH, else the one in the imageio-ffmpeg wheel
 (a dependency of capcut-mate, so `pip install` alone gives a working ffmpeg). It must have
-the libx264 encoder.
+the libx264 encoder and be FFmpeg 4.4 or newer (one on PATH that is not is passed over).
 
 The font text is drawn in: the configured one (--font-file or $CAPCUT_MATE_FONT_FILE), else
 one of this machine's that covers Chinese (fontconfig's list, then well-known files on Linux,
@@ -28,6 +28,9 @@ from capcut_mate.render.text.fonts import FaceChoice, FontBook
 FFMPEG_ENV = "CAPCUT_MATE_FFMPEG"
 FONT_ENV = "CAPCUT_MATE_FONT_FILE"
 _TOOL_TIMEOUT_SECONDS = 30
+# The renderer's newest filter (cool and warm looks), in FFmpeg since 4.4: an older ffmpeg
+# would fail a draft that uses one, so it is passed over.
+NEEDED_FILTERS = ("colortemperature",)
 
 _CHINESE_FONT_FILES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -89,14 +92,25 @@ def simplified_chinese_face(path: Path) -> int:
 
 
 async def find_ffmpeg() -> Ffmpeg:
-    path = os.environ.get(FFMPEG_ENV) or shutil.which("ffmpeg") or _bundled_ffmpeg()
-    if not path:
+    """The configured ffmpeg; else the one on PATH if it can do what the renderer asks (an
+    old distribution's may not), else the bundled one."""
+    configured = os.environ.get(FFMPEG_ENV)
+    candidates = [configured] if configured else [p for p in (shutil.which("ffmpeg"), _bundled_ffmpeg()) if p]
+    if not candidates:
         raise EnvironmentProblem("找不到 ffmpeg: 请安装 ffmpeg，或 pip install imageio-ffmpeg")
-    version, encoders = [await _output(path, "-hide_banner", flag) for flag in ("-version", "-encoders")]
-    if not re.search(r"\slibx264\s", encoders):
-        raise EnvironmentProblem(f"{path} 没有 libx264 编码器")
-    release = re.match(r"ffmpeg version n?(\d+)\.", version)
-    return Ffmpeg(path, int(release.group(1)) if release else None)
+    problems = []
+    for path in candidates:
+        version, encoders, filters = [await _output(path, "-hide_banner", flag)
+                                      for flag in ("-version", "-encoders", "-filters")]
+        missing = [name for name in NEEDED_FILTERS if not re.search(rf"\s{name}\s", filters)]
+        if not re.search(r"\slibx264\s", encoders):
+            problems.append(f"{path} 没有 libx264 编码器")
+        elif missing:
+            problems.append(f"{path} 没有滤镜 {', '.join(missing)} (需要 FFmpeg 4.4 或更新)")
+        else:
+            release = re.match(r"ffmpeg version n?(\d+)\.", version)
+            return Ffmpeg(path, int(release.group(1)) if release else None)
+    raise EnvironmentProblem(problems[0])
 
 
 async def find_fonts(configured: Path | None) -> FontBook:

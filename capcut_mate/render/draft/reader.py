@@ -83,19 +83,19 @@ class _Reader:
             count += len(raw_segments)
             if count > MAX_SEGMENTS:
                 raise DraftError(f"片段超过 {MAX_SEGMENTS} 个")
-            segments = tuple(self._segment(kind, s, muted) for s in raw_segments)
+            segments = tuple(self._segment(kind, s) for s in raw_segments)
             if any(s.target.end > MAX_DURATION for s in segments):
                 raise DraftError(f"草稿长于 {MAX_DURATION // 3_600_000_000} 小时")
             tracks.append(Track(kind, index, muted, segments))
         return Draft(width, height, fps, tuple(tracks))
 
-    def _segment(self, kind: str, segment: dict[str, Any], muted: bool):
+    def _segment(self, kind: str, segment: dict[str, Any]):
         target = read_range(segment.get("target_timerange"), "target_timerange")
         render_index = int(number(segment.get("render_index"), 0))
         if kind == "video":
-            return self._visual(segment, target, render_index, muted)
+            return self._visual(segment, target, render_index)
         if kind == "audio":
-            return self._audio(segment, target, muted)
+            return self._audio(segment, target)
         list_name, entry = self.materials.get(str(segment.get("material_id")), (None, {}))
         if kind == "text" and list_name == "texts":
             return TextSegment(
@@ -113,26 +113,26 @@ class _Reader:
         return OtherSegment(list_name if kind == "text" and list_name else kind, target, render_index,
                             name=str(entry.get("name") or ""))
 
-    def _visual(self, segment: dict[str, Any], target: TimeRange, render_index: int, muted: bool) -> VisualSegment:
+    def _visual(self, segment: dict[str, Any], target: TimeRange, render_index: int) -> VisualSegment:
         entry = self._material(segment, "videos")
         kind = "photo" if entry.get("type") == "photo" else "video"
         speed = _speed(segment)
         return VisualSegment(
             id=str(segment.get("id") or ""), material=self._media_material(entry, kind),
             target=target, source=self._source(segment, target, speed, kind), speed=speed,
-            volume=0.0 if muted else max(number(segment.get("volume"), 1.0), 0.0),
+            volume=max(number(segment.get("volume"), 1.0), 0.0),
             clip=read_clip(segment.get("clip")), uniform_scale=_uniform(segment),
             keyframes=read_keyframes(segment.get("common_keyframes"), target.duration),
             extras=self._extras(segment), render_index=render_index, reverse=bool(segment.get("reverse")),
         )
 
-    def _audio(self, segment: dict[str, Any], target: TimeRange, muted: bool) -> AudioSegment:
+    def _audio(self, segment: dict[str, Any], target: TimeRange) -> AudioSegment:
         entry = self._material(segment, "audios")
         speed = _speed(segment)
         return AudioSegment(
             id=str(segment.get("id") or ""), material=self._media_material(entry, "audio"),
             target=target, source=self._source(segment, target, speed, "audio"), speed=speed,
-            volume=0.0 if muted else max(number(segment.get("volume"), 1.0), 0.0),
+            volume=max(number(segment.get("volume"), 1.0), 0.0),
             keyframes=read_keyframes(segment.get("common_keyframes"), target.duration),
             extras=self._extras(segment),
         )

@@ -310,8 +310,9 @@ class _Composer:
     def typed(self, stream: Stream, layer: VisualLayer, reveal: Reveal, width: int, height: int) -> Stream:
         """The layer's alpha times a typewriter's: a pixel shows once the step its character's
         number (the order picture's alpha, scaled without blending numbers) is reached. Mask
-        frames run until the last step; blend repeats the last (everything shown) after it."""
-        frames = max(1, _frame(min(reveal.end, layer.end) - layer.start, self.fps) + 1)
+        frames run until the first frame at or after the last step (the reveal's times are not on
+        the frame grid as the layer's are); blend repeats that one (everything shown) after it."""
+        frames = max(1, math.ceil((min(reveal.end, layer.end) - layer.start) * self.fps - 1e-6) + 1)
         span = number(max(reveal.end - reveal.start, 1e-3))
         reached = f"floor({reveal.steps}*clip((T-{number(reveal.start)})/{span},0,1)+1e-6)"
         order = self.graph.input(str(self.files[reveal.order]), *INPUT_WHITELIST).video

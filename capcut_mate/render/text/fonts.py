@@ -4,8 +4,9 @@ A draft may name a font for a style range (JianYing writes a resource: `font.pat
 file name is the font's, and an id). It is looked up among this machine's fonts by family
 name and by file name. Whatever face is chosen, a character it has no glyph for (its
 character map lacks it) is drawn in the default face, then in the fallbacks (the bundled
-Noto Sans CJK): Chinese set in a Latin-only font is never a row of boxes. A character that
-no face here has is left out of the picture and named.
+Noto Sans CJK): Chinese set in a Latin-only font is not a row of boxes. A character that
+no face here has is left out of the picture and named. A face whose character map fontTools
+cannot read (not TrueType or OpenType) is trusted with every character, as FreeType draws it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ TEXT_EFFECTS: dict[str, tuple[str, str, str, float, str | None]] = {
     "7405565480678739200": ("黄色发光字", "#ffe14d", "#ff9500", 0.06, "#ffb300"),
     "6926827744189795591": ("潮酷蓝色霓虹灯发光花字", "#e8f8ff", "#0a84ff", 0.05, "#00a8ff"),
 }
-_UNKNOWN = ("花字 {id}", "#ffffff", "#1a1a1a", 0.08, None)
+_UNKNOWN = ("{id}", "#ffffff", "#1a1a1a", 0.08, None)
 
 
 def text_effect_style(resource_id: str, base: TextStyle) -> tuple[str, TextStyle]:

@@ -201,7 +201,8 @@ class TextRaster:
         for glyph in glyphs:  # strokes first, so that no stroke covers a neighbour's fill
             if glyph.style.stroke_color and glyph.style.stroke_width > 0 and not glyph.char.isspace():
                 width = max(1, round(glyph.style.stroke_width * glyph.size))
-                colour = _rgba(glyph.style.stroke_color, glyph.style.alpha * glyph.style.stroke_alpha)
+                # The stroke's own opacity: outlined (hollow) text has a clear fill and a solid stroke.
+                colour = _rgba(glyph.style.stroke_color, glyph.style.stroke_alpha)
                 self._char(image, draw, glyph, margin, colour, stroke=width, stroke_colour=colour)
         for glyph in glyphs:
             if glyph.char.isspace() and not glyph.style.underline:
@@ -288,7 +289,8 @@ def reveal_order(glyphs: list[_Glyph], size: tuple[int, int], margin: float,
     band_spans = [(min(glyphs[i].box[across] for i in line), max(glyphs[i].box[across + 2] for i in line))
                   for line in bands]
     for (band_low, band_high), line in zip(_cells(band_spans, size[across], margin), bands):
-        line = sorted(line, key=lambda i: glyphs[i].box[along])
+        # In reading order, not by coordinate: with negative letter spacing a narrow character's
+        # advance can end before it starts, and sorting would reorder the reveal.
         spans = [(glyphs[i].box[along], glyphs[i].box[along + 2]) for i in line]
         for index, (low, high) in zip(line, _cells(spans, size[along], margin)):
             cell = (band_low, low, band_high, high) if vertical else (low, band_low, high, band_high)
@@ -300,8 +302,12 @@ def reveal_order(glyphs: list[_Glyph], size: tuple[int, int], margin: float,
 
 def _cells(spans: list[tuple[float, float]], side: int, margin: float) -> list[tuple[int, int]]:
     """Back-to-back whole-pixel intervals covering a picture side, one per span of the block
-    (sorted, block coordinates), cut halfway between neighbours."""
-    cuts = [round(margin + (spans[n][1] + spans[n + 1][0]) / 2) for n in range(len(spans) - 1)]
+    (in order, block coordinates), cut halfway between neighbours; a span squeezed under its
+    neighbours (overlapping characters) gets an empty interval rather than one out of order."""
+    cuts, last = [], 0
+    for n in range(len(spans) - 1):
+        last = min(max(last, round(margin + (spans[n][1] + spans[n + 1][0]) / 2)), side)
+        cuts.append(last)
     return list(zip([0, *cuts], [*cuts, side]))
 
 

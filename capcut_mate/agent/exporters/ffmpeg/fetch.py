@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -212,16 +213,18 @@ def _local_folder(draft_url: str) -> DraftFolder:
     root = path.parent if path.is_file() else path
     if not root.is_dir():
         raise DownloadFailed(f"本地草稿文件夹不存在: {root}", retryable=False)
-    # The draft's content: the file the URL names (whatever its name), else the folder's
-    # draft_content.json, else its draft_info.json (JianYing's other name for the same).
-    # Looked for first: a folder that is no draft's is not walked (it may be a home folder).
+    # The draft's content: the .json file the URL names (draft_content.json, draft_info.json
+    # or another name), else the folder's draft_content.json, else its draft_info.json.
+    # Looked for first, so a folder that is no draft's (a home folder, /) is not walked.
     candidates = (path,) if path.is_file() else (root / CONTENT_FILE, root / INFO_FILE)
-    content = next((file for file in candidates if file.is_file()), None)
+    content = next((file for file in candidates if file.is_file() and file.suffix.lower() == ".json"), None)
     if content is None:
         raise DownloadFailed(NO_CONTENT, retryable=False)
-    files = {p.relative_to(root).as_posix(): str(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    # The walk stops one file past the limit: a draft folder is small, a mistaken one may not be.
+    found = itertools.islice((p for p in root.rglob("*") if p.is_file()), MAX_DRAFT_FILES + 1)
+    files = {p.relative_to(root).as_posix(): str(p) for p in found}
     if len(files) > MAX_DRAFT_FILES:
-        raise DownloadFailed(f"草稿文件过多: {len(files)} 个 (最多 {MAX_DRAFT_FILES} 个)", retryable=False)
+        raise DownloadFailed(f"草稿文件过多: 超过 {MAX_DRAFT_FILES} 个", retryable=False)
     files[CONTENT_FILE] = str(content)
     return DraftFolder(files, local=True)
 
