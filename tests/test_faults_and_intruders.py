@@ -15,7 +15,13 @@ from aiohttp import web
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportFailed, ExportJob, ExportResult, Progress, load_exporter
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused
-from capcut_mate.agent.exporters.ffmpeg.fetch import MAX_DRAFT_FILES, Downloader, DownloadFailed, FetchLimits
+from capcut_mate.agent.exporters.ffmpeg.fetch import (
+    MAX_DRAFT_FILES,
+    Downloader,
+    DownloadFailed,
+    FetchLimits,
+    list_draft,
+)
 from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex
 from capcut_mate.agent.runtime import AgentOptions, AgentRuntime
 from capcut_mate.agent.service_client import ServiceClient
@@ -487,6 +493,71 @@ async def test_unusual_ipv4_spellings_are_refused_as_final(host, tmp_path):
             await downloader.get_json(f"http://{host}:9/get_draft")
     assert not refused.value.retryable and "IPv4" in refused.value.detail
     assert time.monotonic() - started < 1, "refused without retrying"
+
+
+# Hosts that yarl folds (NFKC, IDNA) into an internal address: full-width digits, ideographic,
+# full-width and half-width full stops, circled and mathematical digits, and a folded hex form.
+FOLDED_HOSTS = ["１２７.０.０.１", "127。0。0。1", "①②⑦.0.0.1", "１６９.２５４.１６９.２５４", "127．0．0．1",
+                "127｡0｡0｡1", "𝟏𝟐𝟕.0.0.1", "１０.０.０.１", "０ｘ７ｆ.１"]
+
+
+def counting_server(asked: list[str], listed: list[str] = (), redirect_to: str | None = None) -> web.Application:
+    """A draft server on 127.0.0.1 that notes every request it gets."""
+
+    async def answer(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        if request.path == "/redirect" and redirect_to:
+            raise web.HTTPFound(redirect_to)
+        return web.json_response({"code": 0, "files": list(listed) or ["draft_content.json"]})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    return app
+
+
+@pytest.mark.parametrize("host", FOLDED_HOSTS)
+async def test_hosts_that_fold_into_internal_addresses_are_refused_as_final(host, aiohttp_server):
+    asked: list[str] = []
+    server = await aiohttp_server(counting_server(asked))
+    async with Downloader(AddressPolicy(), FetchLimits(attempts=4, backoff_seconds=5)) as downloader:
+        started = time.monotonic()
+        with pytest.raises(DownloadFailed) as refused:
+            await downloader.get_json(f"http://{host}:{server.port}/get_draft?draft_id=x")
+    assert not refused.value.retryable and time.monotonic() - started < 1
+    assert asked == [], "nothing was fetched from the internal address"
+
+
+async def test_listed_files_and_redirects_are_judged_as_the_client_connects(aiohttp_server, tmp_path):
+    internal: list[str] = []
+    port = (await aiohttp_server(counting_server(internal))).port  # not the agent's own service
+    asked: list[str] = []
+    service = await aiohttp_server(counting_server(asked, listed=[f"http://①②⑦.0.0.1:{port}/draft_content.json"],
+                                                   redirect_to=f"http://127。0。0。1:{port}/get_draft"))
+    origin = f"http://127.0.0.1:{service.port}"
+    limits = FetchLimits(attempts=4, backoff_seconds=5)
+    async with Downloader(AddressPolicy(trusted_origins=(origin,)), limits) as downloader:
+        folder = await list_draft(origin + "/get_draft?draft_id=x", "x", downloader)
+        with pytest.raises(DownloadFailed) as listed:
+            await folder.fetch("draft_content.json", downloader, tmp_path)
+        with pytest.raises(DownloadFailed) as redirected:
+            await downloader.get_json(origin + "/redirect")
+    assert not listed.value.retryable and not redirected.value.retryable
+    assert "内网" in listed.value.detail and "内网" in redirected.value.detail
+    assert internal == [] and asked == ["/get_draft", "/redirect"]
+
+
+async def test_gen_video_takes_a_folded_host_and_the_agent_refuses_it_once(client, store, aiohttp_server, tmp_path):
+    """The service judges a draft_url's form only (the OpenAPI pattern); whether an address may
+    be fetched is each agent's rule (its --server, --allow-local-drafts), judged in one place."""
+    asked: list[str] = []
+    draft = f"http://１２７.０.０.１:{(await aiohttp_server(counting_server(asked))).port}/get_draft?draft_id=folded"
+    assert (await submit(client, draft))["code"] == 0
+    export = load_exporter("ffmpeg", ExporterOptions(server_urls=(str(client.make_url("/")),)))
+    async with Agent(client, await register_agent(store, "folded"), export, tmp_path / "work"):
+        failed = await until(lambda: _finished(client, draft), 10, "the job failed")
+    assert failed["status"] == "failed" and asked == []
+    assert failed["error_message"].startswith("草稿下载失败: 127.0.0.1 是内网或保留地址")
+    assert (await store.find_job_for_draft(draft)).attempt == 1, "refused as final, never retried"
 
 
 # --- 11. Read deadlines ---------------------------------------------------------------------------
