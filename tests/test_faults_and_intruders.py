@@ -574,6 +574,34 @@ async def test_headers_that_never_finish_lose_their_connection(real_server):
     writer.close()
 
 
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:])
+    return head + await reader.readexactly(length)
+
+
+@pytest.mark.parametrize("first", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /v1/gen_video HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+])
+async def test_a_request_begun_in_the_packet_of_the_one_before_has_the_header_deadline(real_server, first):
+    port = await real_server(header_timeout_seconds=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(first + b"GET /healthz HTTP/1.1\r\nHo")  # in one packet
+    assert (await read_answer(reader)).startswith((b"HTTP/1.1 200", b"HTTP/1.1 400"))
+    late = await asyncio.wait_for(reader.read(), 5)  # then the service closes the connection
+    writer.close()
+    assert late.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3, late[:100]
+    # A connection idle between whole requests has no late request: it waits for the next one.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(2):
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await read_answer(reader)).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(1.2)
+    writer.close()
+
+
 async def test_a_trickled_body_gets_408_and_its_connection_back(real_server):
     port = await real_server(body_timeout_seconds=0.5)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
