@@ -7,6 +7,8 @@ import asyncio
 import gzip
 import json
 import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -422,8 +424,30 @@ async def test_a_failure_shown_to_clients_names_no_path_of_the_agent(client, sto
     assert failed["error_message"] == "导出草稿失败: ffmpeg: draft/assets/a.mp4: Invalid data"
 
 
-async def test_a_nul_in_a_sample_file_path_is_a_404_not_a_500(client, caplog):
-    response = await client.get("/samples/files/demo/draft_content.json%00.txt")
+async def test_no_absolute_path_of_the_agents_machine_reaches_a_client(client, store, tmp_path, monkeypatch):
+    """Its temp and home folders, ffmpeg's own path (on PATH, or $CAPCUT_MATE_FFMPEG) and its
+    Python environment are cut as its work folder is; the paths and URLs of the draft stay."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PATH", f"/opt/tools/bin{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CAPCUT_MATE_FFMPEG", "/srv/secret-ffmpeg/bin/ffmpeg")
+    leaks = [f"{tempfile.gettempdir()}/tmp-x1/frame.png", f"{tmp_path}/home/.fonts/zh.ttf", "/opt/tools/bin/ffprobe",
+             "/srv/secret-ffmpeg/bin/ffmpeg", f"{sys.prefix}/lib/imageio_ffmpeg/binaries/ffmpeg-linux64"]
+    kept = r"C:\Users\alice\Movies\a.mp4 http://127.0.0.1:8000/tmp/get_draft?draft_id=x"
+
+    async def leaky(job: ExportJob, progress: Progress) -> ExportResult:
+        raise ExportFailed("导出草稿失败: " + "; ".join(f"'{path}'" for path in leaks) + " " + kept)
+
+    await submit(client)
+    async with Agent(client, await register_agent(store, "leaky"), leaky, tmp_path / "work"):
+        failed = await until(lambda: _finished(client, DRAFT), 10, "the job failed")
+    assert failed["error_message"] == ("导出草稿失败: 'tmp-x1/frame.png'; '.fonts/zh.ttf'; 'ffprobe'; 'ffmpeg'; "
+                                       "'lib/imageio_ffmpeg/binaries/ffmpeg-linux64' " + kept)
+
+
+@pytest.mark.parametrize("path", ["draft_content.json%00.txt", "a" * 5000, "x/" * 2500 + "y"])
+async def test_a_sample_file_path_the_os_refuses_is_a_404_not_a_500(client, caplog, path):
+    """A NUL, a name longer than the OS takes (ENAMETOOLONG), a path too long: no such file."""
+    response = await client.get("/samples/files/demo/" + path)
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "NOT_FOUND"
     assert "Traceback" not in caplog.text
@@ -465,6 +489,17 @@ async def test_malformed_requests_get_the_envelope_not_aiohttps_plain_text(real_
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.") and head[9:12] == b"400" and b"application/json" in head
     assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_an_expectation_the_service_cannot_meet_gets_the_envelope(real_server):
+    port = await real_server()
+    answer = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 417") and b"application/json" in head and b"X-Request-ID" in head, head
+    assert json.loads(body)["error"]["code"] == "EXPECTATION_FAILED"
+    continued = await raw_exchange(port, b"POST /v1/gen_video HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                         b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    assert continued.startswith(b"HTTP/1.1 100 Continue"), continued[:100]
 
 
 # --- 10. IPv4 inside IPv6, and unusual IPv4 spellings --------------------------------------------

@@ -1,6 +1,7 @@
 """What the service does below routes, on each connection: a deadline for a request's
 headers, and the contract's envelope for the errors aiohttp answers by itself (malformed
-request lines and headers), instead of its plain-text pages.
+request lines and headers, and an Expect header other than 100-continue, refused before
+any middleware runs), instead of its plain-text pages.
 
 aiohttp itself waits for a request's headers as long as its keep-alive timeout (an hour),
 so a client that sends half a request line holds a connection that long. Here a request
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -23,6 +25,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from capcut_mate.protocol.errors import ErrorKind, Errors, error_body, language_from_header
+from capcut_mate.server.http import error_response, kind_for_http_exception
 
 log = logging.getLogger("capcut_mate.server")
 
@@ -118,9 +121,25 @@ class GuardedRequestHandler(RequestHandler):
         return response
 
 
+def enveloping(handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]):
+    """The application's handler, with the HTTP errors aiohttp raises before the middlewares
+    (its Expect check: 417) in the envelope, as envelope_errors gives every later one."""
+
+    async def handle_enveloped(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await handle(request)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            log.info("refused before routing: %s %s", error.status, error.text)
+            return error_response(request, kind_for_http_exception(error))
+
+    return handle_enveloped
+
+
 class GuardedServer(web.Server):
-    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, handler: Any, *args: Any, header_timeout: float, **kwargs: Any):
+        super().__init__(enveloping(handler), *args, **kwargs)
         self._handler_class = type("ServiceRequestHandler", (GuardedRequestHandler,),
                                    {"header_timeout": header_timeout})
 
