@@ -29,6 +29,7 @@ from capcut_mate.agent.runtime import AgentOptions, AgentRuntime
 from capcut_mate.agent.service_client import ServiceClient
 from capcut_mate.database.store import QUERIES, Store
 from capcut_mate.protocol.errors import ServiceError
+from capcut_mate.server import video_store as video_store_module
 from capcut_mate.server.app import create_app
 from capcut_mate.server.app_keys import VIDEO_STORE
 from capcut_mate.server.connections import ServiceRunner
@@ -394,6 +395,28 @@ async def test_a_second_process_starting_on_the_same_video_folder_keeps_uploads_
 
 async def _any_file(folder: Path):
     return folder.is_dir() and any(folder.iterdir())
+
+
+async def test_concurrent_readiness_checks_of_processes_sharing_a_folder_all_pass(settings, monkeypatch):
+    """Each check writes a probe of its own name, so none removes another's (and one process's
+    concurrent checks share one probe); every check is a fresh one here, none answered from before."""
+    monkeypatch.setattr(video_store_module, "READY_FOR_SECONDS", 0.0)
+    stores = [open_video_store(settings), open_video_store(settings)]  # two processes, one folder
+    answers = []
+    for _ in range(40):
+        answers += await asyncio.gather(*(store.check() for store in stores for _ in range(5)))
+    assert answers == [None] * 400
+    assert list((settings.videos_path / ".incoming").iterdir()) == []
+
+
+async def test_readyz_says_why_the_video_folder_fails_but_not_where_it_is(client, settings, caplog):
+    incoming = settings.videos_path / ".incoming"
+    incoming.rmdir()
+    incoming.write_bytes(b"not a folder")  # the probe cannot be written
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and body["video_store"].startswith("the video store failed"), body
+    assert str(settings.videos_path) not in json.dumps(body) and str(settings.videos_path) in caplog.text
 
 
 # --- 8. Invalid percent-escapes keep drafts apart ------------------------------------------------
