@@ -69,9 +69,9 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def _arm_header_timer(self, *, if_begun: bool = False) -> None:
-        if self._header_timer is not None and not (self._timer_if_begun and not if_begun):
-            return
-        self._disarm_header_timer()  # first bytes after an answer: their deadline runs from now
+        if self._header_timer is not None and (if_begun or not self._timer_if_begun):
+            return  # armed already; only first bytes after an answer restart it, from now
+        self._disarm_header_timer()
         self._timer_if_begun = if_begun
         self._header_timer = self._loop.call_later(self.header_timeout, self._headers_too_late, self._request_count)
 
@@ -81,12 +81,13 @@ class GuardedRequestHandler(RequestHandler):
             self._header_timer = None
 
     def _request_begun(self) -> bool:
-        """Whether the parser holds part of a request. Asked only when the connection is to be
-        closed if so: on a part, the parser ends the message it holds (or complains of it);
-        on nothing, it does nothing and returns None."""
+        """Whether the parser holds part of a request. Asked only where the connection closes
+        if so, as asking ends the parser's message: it answers the part as a message (or
+        raises its complaint about it), and None when it holds nothing. (aiohttp's pure-Python
+        parser, used only without its C extension, answers None for a part it cannot read.)"""
         try:
             return self._parser is not None and self._parser.feed_eof() is not None
-        except Exception:  # noqa: BLE001 - its complaint about a half-sent request
+        except Exception:  # its complaint about a half-sent request
             return True
 
     def _headers_too_late(self, count_when_armed: int) -> None:
@@ -121,7 +122,10 @@ class GuardedRequestHandler(RequestHandler):
         return response
 
 
-def enveloping(handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]):
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def enveloping(handle: Handler) -> Handler:
     """The application's handler, with the HTTP errors aiohttp raises before the middlewares
     (its Expect check: 417) in the envelope, as envelope_errors gives every later one."""
 
@@ -131,7 +135,7 @@ def enveloping(handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]
         except web.HTTPException as error:
             if error.status < 400:
                 raise
-            log.info("refused before routing: %s %s", error.status, error.text)
+            log.info("refused before the middlewares: %s %s", error.status, error.text)
             return error_response(request, kind_for_http_exception(error))
 
     return handle_enveloped

@@ -171,7 +171,7 @@ class LocalVideoStore:
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as error:
-            reason = f"{_REASONS.get(error.errno, 'the video store failed')} ({error.strerror or error})"
+            reason = f"{_REASONS.get(error.errno, 'the video store failed')} ({error.strerror or type(error).__name__})"
             log.warning("video store %s not ready: %s", self.folder, error)  # the folder: in the log, not on /readyz
             return reason
         return None
