@@ -7,6 +7,8 @@ import asyncio
 import gzip
 import json
 import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,12 +17,19 @@ from aiohttp import web
 
 from capcut_mate.agent.exporters import ExporterOptions, ExportFailed, ExportJob, ExportResult, Progress, load_exporter
 from capcut_mate.agent.exporters.ffmpeg.addresses import AddressPolicy, AddressRefused
-from capcut_mate.agent.exporters.ffmpeg.fetch import MAX_DRAFT_FILES, Downloader, DownloadFailed, FetchLimits
+from capcut_mate.agent.exporters.ffmpeg.fetch import (
+    MAX_DRAFT_FILES,
+    Downloader,
+    DownloadFailed,
+    FetchLimits,
+    list_draft,
+)
 from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex
 from capcut_mate.agent.runtime import AgentOptions, AgentRuntime
 from capcut_mate.agent.service_client import ServiceClient
 from capcut_mate.database.store import QUERIES, Store
 from capcut_mate.protocol.errors import ServiceError
+from capcut_mate.server import video_store as video_store_module
 from capcut_mate.server.app import create_app
 from capcut_mate.server.app_keys import VIDEO_STORE
 from capcut_mate.server.connections import ServiceRunner
@@ -388,6 +397,28 @@ async def _any_file(folder: Path):
     return folder.is_dir() and any(folder.iterdir())
 
 
+async def test_concurrent_readiness_checks_of_processes_sharing_a_folder_all_pass(settings, monkeypatch):
+    """Each check writes a probe of its own name, so none removes another's (and one process's
+    concurrent checks share one probe); every check is a fresh one here, none answered from before."""
+    monkeypatch.setattr(video_store_module, "READY_FOR_SECONDS", 0.0)
+    stores = [open_video_store(settings), open_video_store(settings)]  # two processes, one folder
+    answers = []
+    for _ in range(40):
+        answers += await asyncio.gather(*(store.check() for store in stores for _ in range(5)))
+    assert answers == [None] * 400
+    assert list((settings.videos_path / ".incoming").iterdir()) == []
+
+
+async def test_readyz_says_why_the_video_folder_fails_but_not_where_it_is(client, settings, caplog):
+    incoming = settings.videos_path / ".incoming"
+    incoming.rmdir()
+    incoming.write_bytes(b"not a folder")  # the probe cannot be written
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and body["video_store"].startswith("the video store failed"), body
+    assert str(settings.videos_path) not in json.dumps(body) and str(settings.videos_path) in caplog.text
+
+
 # --- 8. Invalid percent-escapes keep drafts apart ------------------------------------------------
 
 
@@ -416,8 +447,30 @@ async def test_a_failure_shown_to_clients_names_no_path_of_the_agent(client, sto
     assert failed["error_message"] == "导出草稿失败: ffmpeg: draft/assets/a.mp4: Invalid data"
 
 
-async def test_a_nul_in_a_sample_file_path_is_a_404_not_a_500(client, caplog):
-    response = await client.get("/samples/files/demo/draft_content.json%00.txt")
+async def test_no_absolute_path_of_the_agents_machine_reaches_a_client(client, store, tmp_path, monkeypatch):
+    """Its temp and home folders, ffmpeg's own path (on PATH, or $CAPCUT_MATE_FFMPEG) and its
+    Python environment are cut as its work folder is; the paths and URLs of the draft stay."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PATH", f"/opt/tools/bin{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CAPCUT_MATE_FFMPEG", "/srv/secret-ffmpeg/bin/ffmpeg")
+    leaks = [f"{tempfile.gettempdir()}/tmp-x1/frame.png", f"{tmp_path}/home/.fonts/zh.ttf", "/opt/tools/bin/ffprobe",
+             "/srv/secret-ffmpeg/bin/ffmpeg", f"{sys.prefix}/lib/imageio_ffmpeg/binaries/ffmpeg-linux64"]
+    kept = r"C:\Users\alice\Movies\a.mp4 http://127.0.0.1:8000/tmp/get_draft?draft_id=x"
+
+    async def leaky(job: ExportJob, progress: Progress) -> ExportResult:
+        raise ExportFailed("导出草稿失败: " + "; ".join(f"'{path}'" for path in leaks) + " " + kept)
+
+    await submit(client)
+    async with Agent(client, await register_agent(store, "leaky"), leaky, tmp_path / "work"):
+        failed = await until(lambda: _finished(client, DRAFT), 10, "the job failed")
+    assert failed["error_message"] == ("导出草稿失败: 'tmp-x1/frame.png'; '.fonts/zh.ttf'; 'ffprobe'; 'ffmpeg'; "
+                                       "'lib/imageio_ffmpeg/binaries/ffmpeg-linux64' " + kept)
+
+
+@pytest.mark.parametrize("path", ["draft_content.json%00.txt", "a" * 5000, "x/" * 2500 + "y"])
+async def test_a_sample_file_path_the_os_refuses_is_a_404_not_a_500(client, caplog, path):
+    """A NUL, a name longer than the OS takes (ENAMETOOLONG), a path too long: no such file."""
+    response = await client.get("/samples/files/demo/" + path)
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "NOT_FOUND"
     assert "Traceback" not in caplog.text
@@ -461,6 +514,17 @@ async def test_malformed_requests_get_the_envelope_not_aiohttps_plain_text(real_
     assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
 
 
+async def test_an_expectation_the_service_cannot_meet_gets_the_envelope(real_server):
+    port = await real_server()
+    answer = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 417") and b"application/json" in head and b"X-Request-ID" in head, head
+    assert json.loads(body)["error"]["code"] == "EXPECTATION_FAILED"
+    continued = await raw_exchange(port, b"POST /v1/gen_video HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                         b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    assert continued.startswith(b"HTTP/1.1 100 Continue"), continued[:100]
+
+
 # --- 10. IPv4 inside IPv6, and unusual IPv4 spellings --------------------------------------------
 
 
@@ -489,6 +553,71 @@ async def test_unusual_ipv4_spellings_are_refused_as_final(host, tmp_path):
     assert time.monotonic() - started < 1, "refused without retrying"
 
 
+# Hosts that yarl folds (NFKC, IDNA) into an internal address: full-width digits, ideographic,
+# full-width and half-width full stops, circled and mathematical digits, and a folded hex form.
+FOLDED_HOSTS = ["１２７.０.０.１", "127。0。0。1", "①②⑦.0.0.1", "１６９.２５４.１６９.２５４", "127．0．0．1",
+                "127｡0｡0｡1", "𝟏𝟐𝟕.0.0.1", "１０.０.０.１", "０ｘ７ｆ.１"]
+
+
+def counting_server(asked: list[str], listed: list[str] = (), redirect_to: str | None = None) -> web.Application:
+    """A draft server on 127.0.0.1 that notes every request it gets."""
+
+    async def answer(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        if request.path == "/redirect" and redirect_to:
+            raise web.HTTPFound(redirect_to)
+        return web.json_response({"code": 0, "files": list(listed) or ["draft_content.json"]})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    return app
+
+
+@pytest.mark.parametrize("host", FOLDED_HOSTS)
+async def test_hosts_that_fold_into_internal_addresses_are_refused_as_final(host, aiohttp_server):
+    asked: list[str] = []
+    server = await aiohttp_server(counting_server(asked))
+    async with Downloader(AddressPolicy(), FetchLimits(attempts=4, backoff_seconds=5)) as downloader:
+        started = time.monotonic()
+        with pytest.raises(DownloadFailed) as refused:
+            await downloader.get_json(f"http://{host}:{server.port}/get_draft?draft_id=x")
+    assert not refused.value.retryable and time.monotonic() - started < 1
+    assert asked == [], "nothing was fetched from the internal address"
+
+
+async def test_listed_files_and_redirects_are_judged_as_the_client_connects(aiohttp_server, tmp_path):
+    internal: list[str] = []
+    port = (await aiohttp_server(counting_server(internal))).port  # not the agent's own service
+    asked: list[str] = []
+    service = await aiohttp_server(counting_server(asked, listed=[f"http://①②⑦.0.0.1:{port}/draft_content.json"],
+                                                   redirect_to=f"http://127。0。0。1:{port}/get_draft"))
+    origin = f"http://127.0.0.1:{service.port}"
+    limits = FetchLimits(attempts=4, backoff_seconds=5)
+    async with Downloader(AddressPolicy(trusted_origins=(origin,)), limits) as downloader:
+        folder = await list_draft(origin + "/get_draft?draft_id=x", "x", downloader)
+        with pytest.raises(DownloadFailed) as listed:
+            await folder.fetch("draft_content.json", downloader, tmp_path)
+        with pytest.raises(DownloadFailed) as redirected:
+            await downloader.get_json(origin + "/redirect")
+    assert not listed.value.retryable and not redirected.value.retryable
+    assert "内网" in listed.value.detail and "内网" in redirected.value.detail
+    assert internal == [] and asked == ["/get_draft", "/redirect"]
+
+
+async def test_gen_video_takes_a_folded_host_and_the_agent_refuses_it_once(client, store, aiohttp_server, tmp_path):
+    """The service judges a draft_url's form only (the OpenAPI pattern); whether an address may
+    be fetched is each agent's rule (its --server, --allow-local-drafts), judged in one place."""
+    asked: list[str] = []
+    draft = f"http://１２７.０.０.１:{(await aiohttp_server(counting_server(asked))).port}/get_draft?draft_id=folded"
+    assert (await submit(client, draft))["code"] == 0
+    export = load_exporter("ffmpeg", ExporterOptions(server_urls=(str(client.make_url("/")),)))
+    async with Agent(client, await register_agent(store, "folded"), export, tmp_path / "work"):
+        failed = await until(lambda: _finished(client, draft), 10, "the job failed")
+    assert failed["status"] == "failed" and asked == []
+    assert failed["error_message"].startswith("草稿下载失败: 127.0.0.1 是内网或保留地址")
+    assert (await store.find_job_for_draft(draft)).attempt == 1, "refused as final, never retried"
+
+
 # --- 11. Read deadlines ---------------------------------------------------------------------------
 
 
@@ -500,6 +629,34 @@ async def test_headers_that_never_finish_lose_their_connection(real_server):
     # A connection that sends nothing at all is closed too.
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     assert await asyncio.wait_for(reader.read(65536), 5) is not None
+    writer.close()
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:])
+    return head + await reader.readexactly(length)
+
+
+@pytest.mark.parametrize("first", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /v1/gen_video HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+])
+async def test_a_request_begun_in_the_packet_of_the_one_before_has_the_header_deadline(real_server, first):
+    port = await real_server(header_timeout_seconds=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(first + b"GET /healthz HTTP/1.1\r\nHo")  # in one packet
+    assert (await read_answer(reader)).startswith((b"HTTP/1.1 200", b"HTTP/1.1 400"))
+    late = await asyncio.wait_for(reader.read(), 5)  # then the service closes the connection
+    writer.close()
+    assert late.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3, late[:100]
+    # A connection idle between whole requests has no late request: it waits for the next one.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(2):
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await read_answer(reader)).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(1.2)
     writer.close()
 
 

@@ -24,9 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shutil
 import socket
+import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -273,12 +276,12 @@ class JobRun:
             log.error("%s: result not delivered, given up: %s", self.name, problem)
 
     async def _deliver_failure(self, message: str, *, retryable: bool) -> None:
-        message = without_work_paths(message, self.runtime.options.work_root)
-        request = FailRequest(attempt=self.claimed.attempt, error_message=storable_text(message, MAX_MESSAGE_LENGTH)
+        shown = without_local_paths(message, agent_folders(self.runtime.options.work_root))
+        request = FailRequest(attempt=self.claimed.attempt, error_message=storable_text(shown, MAX_MESSAGE_LENGTH)
                               or "导出草稿失败", retryable=retryable)
         try:
             answer = await self.client.fail(self.claimed.id, request, keep_trying=self.runtime.keep_delivering)
-            log.info("%s: failed (%s) -> %s", self.name, request.error_message, answer.status)
+            log.info("%s: failed (%s) -> %s", self.name, message, answer.status)  # the log keeps the paths
         except ServiceRefused as refusal:
             log.warning("%s: failure report refused (%s); abandoned", self.name, refusal)
         except ServiceUnreachable as problem:
@@ -319,13 +322,30 @@ class JobRun:
         self._stopped.set()
 
 
-def without_work_paths(message: str, work_root: Path) -> str:
-    """A failure as clients may see it: the agent's own folders (where exporters work, often
-    named in ffmpeg's or the OS's words) cut down to the path inside the job's folder."""
-    roots = {str(work_root.resolve()), str(work_root.absolute())}
-    for root in sorted(roots, key=len, reverse=True):
-        message = re.sub(re.escape(root) + r"[/\\]job-\d+-\d+[/\\]?", "", message)
-        message = message.replace(root, "")
+def agent_folders(work_root: Path) -> list[Path]:
+    """This machine's folders, whose paths clients never see: where exports work, the temp and
+    home folders, the Python environment (the bundled ffmpeg and font), the folders tools run
+    from (PATH), and those the CAPCUT_MATE_* settings name ($CAPCUT_MATE_FFMPEG, a font file).
+    (A file:// draft never comes here: the service takes only http(s) draft URLs.)"""
+    named = [value for key, value in os.environ.items() if key.startswith("CAPCUT_MATE_")]
+    folders = [work_root, Path(tempfile.gettempdir()), Path(os.path.expanduser("~")), Path(sys.prefix),
+               Path(sys.base_prefix), *map(Path, os.environ.get("PATH", "").split(os.pathsep)),
+               *(Path(value).parent for value in named if os.path.isabs(value))]
+    return [folder for folder in folders if folder.is_absolute() and len(folder.parts) > 1]
+
+
+# Where a path begins: not inside a word, a URL (http://host/tmp/… is no path of ours) or another path.
+_PATH_START = r"(?:(?<=file://)|(?<![A-Za-z0-9_.~%/\\\]-]))"
+
+
+def without_local_paths(message: str, folders: list[Path]) -> str:
+    """A failure as clients may see it: a path under one of the agent's folders (named in an
+    exporter's, ffmpeg's or the OS's words) cut down to the path inside it, inside the job's
+    folder for the work root; a folder itself, to its name. Paths the draft names stay."""
+    spelled = {str(spelling): spelling.name for folder in folders for spelling in (folder.absolute(), folder.resolve())}
+    for root in sorted(spelled, key=len, reverse=True):
+        message = re.sub(_PATH_START + re.escape(root) + r"(?:[/\\]job-\d+-\d+)?[/\\]", "", message)
+        message = re.sub(_PATH_START + re.escape(root) + r"(?![A-Za-z0-9_.~-])", spelled[root], message)
     return message
 
 

@@ -115,6 +115,10 @@ class Errors:
         507, 1010, "STORAGE_FAILED", "视频存储失败", "Video storage failed",
         "服务无法保存视频", "The service could not store the video",
     )
+    EXPECTATION_FAILED = ErrorKind(
+        417, 1011, "EXPECTATION_FAILED", "无法满足 Expect 请求头", "Expectation failed",
+        "只支持 Expect: 100-continue", "Only Expect: 100-continue is supported",
+    )
     INTERNAL_ERROR = ErrorKind(
         500, 9998, "INTERNAL_ERROR", "系统内部错误", "Internal server error",
         "系统内部错误", "Internal server error",

@@ -100,13 +100,14 @@ def parse_query(request: web.Request, model: type[Model]) -> Model:
     return parse_model(model, dict(request.query))
 
 
-def _kind_for_http_exception(error: web.HTTPException) -> ErrorKind:
+def kind_for_http_exception(error: web.HTTPException) -> ErrorKind:
     return {
         404: Errors.ROUTE_NOT_FOUND,
         405: Errors.METHOD_NOT_ALLOWED,
         413: Errors.PAYLOAD_TOO_LARGE,
         401: Errors.AUTHENTICATION_FAILED,
         403: Errors.PERMISSION_DENIED,
+        417: Errors.EXPECTATION_FAILED,
     }.get(error.status, Errors.VALIDATION_FAILED)
 
 
@@ -141,7 +142,7 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
         if error.status < 400:
             raise
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
-        return error_response(request, _kind_for_http_exception(error), headers=headers)
+        return error_response(request, kind_for_http_exception(error), headers=headers)
     except Exception as error:
         if is_outage(error):
             log.warning("database unreachable [%s]: %r", request[REQUEST_ID], error)

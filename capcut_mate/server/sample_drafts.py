@@ -46,11 +46,12 @@ async def get_draft(request: web.Request) -> web.Response:
 
 async def get_file(request: web.Request) -> web.FileResponse:
     root = SAMPLES_FOLDER.resolve()
-    name, inner = request.match_info["name"], request.match_info["path"]
-    if "\x00" in name or "\x00" in inner:  # no file has one; the OS would refuse to look
-        raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such sample file")
-    path = (root / name / inner).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    try:
+        path = (root / request.match_info["name"] / request.match_info["path"]).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+    except (OSError, ValueError):  # a name the OS refuses to look up (a NUL, too long, …) names no file
+        found = False
+    if not found:
         raise ServiceError(Errors.ROUTE_NOT_FOUND, "no such sample file")
     return web.FileResponse(path)
 

@@ -15,8 +15,11 @@ a key. A video becomes visible only once whole.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -82,7 +85,40 @@ class VideoStore(Protocol):
         """Upkeep: remove unfinished uploads that no process can still finish."""
 
     async def check(self) -> str | None:
-        """Readiness: None when the store is reachable and writable, else why not."""
+        """Readiness (a ReadinessCheck): None when the store is reachable and writable, else
+        why not, in words fit for an unauthenticated route (no folder path)."""
+
+
+# A readiness check's answer is kept this long (passing, failing): a load balancer probing
+# every second should not cost the store a write a second.
+READY_FOR_SECONDS, NOT_READY_FOR_SECONDS = 10.0, 2.0
+
+
+class ReadinessCheck:
+    """A store's write probe as /readyz asks for it: one at a time per process, its answer
+    shared by every probe meanwhile and kept a little while, and written under a name of its
+    own (host, process, random), so that checks of other processes and hosts sharing the
+    store never remove each other's probe (a crash between writing and removing leaves one
+    small file, which the local store's upkeep removes after an hour)."""
+
+    def __init__(self, probe: Callable[[str], Awaitable[str | None]]):
+        self._probe = probe  # writes and removes a probe of the given name: None, or why not
+        self._checking: asyncio.Future | None = None
+        self._last: tuple[float, str | None] | None = None  # (kept until, the check's answer)
+
+    async def __call__(self) -> str | None:
+        if self._last is not None and time.monotonic() < self._last[0]:
+            return self._last[1]
+        if self._checking is None:
+            name = f"ready-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+            self._checking = asyncio.ensure_future(self._probe(name))
+        checking = self._checking
+        trouble = await asyncio.shield(checking)
+        if self._checking is checking:
+            self._checking = None
+            keep = READY_FOR_SECONDS if trouble is None else NOT_READY_FOR_SECONDS
+            self._last = (time.monotonic() + keep, trouble)
+        return trouble
 
 
 def attempt_of(name: str) -> tuple[int, int] | None:

@@ -18,7 +18,6 @@ import contextlib
 import errno
 import logging
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.video_store import (
     STORED_NAME,
     LiveAttempts,
+    ReadinessCheck,
     StoredVideo,
     new_name,
     read_body,
@@ -69,6 +69,7 @@ class LocalVideoStore:
         self.read_timeout = read_timeout
         self._incoming = folder / ".incoming"
         self._open = open  # the one way in to the disk, for writing
+        self._readiness = ReadinessCheck(self._probe)
 
     @property
     def location(self) -> str:
@@ -159,16 +160,20 @@ class LocalVideoStore:
         return f"{base_url.rstrip('/')}{ROUTE_PREFIX}{name}"
 
     async def check(self) -> str | None:
-        return await asyncio.to_thread(self._check)
+        return await self._readiness()
 
-    def _check(self) -> str | None:
-        probe = self._incoming / f"ready-{socket.gethostname()}-{os.getpid()}.probe"  # hosts may share it
+    async def _probe(self, name: str) -> str | None:
+        return await asyncio.to_thread(self._probe_now, self._incoming / f"{name}.probe")
+
+    def _probe_now(self, probe: Path) -> str | None:
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as error:
-            return f"{_REASONS.get(error.errno, 'the video store failed')} ({self.folder}: {error.strerror})"
+            reason = f"{_REASONS.get(error.errno, 'the video store failed')} ({error.strerror or type(error).__name__})"
+            log.warning("video store %s not ready: %s", self.folder, error)  # the folder: in the log, not on /readyz
+            return reason
         return None
 
     async def response_for(self, name: str, base_url: str, *, head: bool = False) -> web.StreamResponse:

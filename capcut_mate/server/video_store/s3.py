@@ -22,9 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import time
 from urllib.parse import quote, unquote, urlsplit
 
 from aiobotocore.session import get_session
@@ -37,6 +34,7 @@ from capcut_mate.protocol.errors import Errors, ServiceError
 from capcut_mate.server.video_store import (
     STORED_NAME,
     LiveAttempts,
+    ReadinessCheck,
     StoredVideo,
     attempt_of,
     new_name,
@@ -49,9 +47,6 @@ log = logging.getLogger("capcut_mate.server.videos")
 
 PART_BYTES = 8 * 1024 * 1024
 _MAX_PARTS = 10_000  # S3's limit per multipart upload
-# A readiness check's answer is kept this long (passing, failing): a load balancer probing
-# every second should not cost two object writes a second.
-READY_FOR_SECONDS, NOT_READY_FOR_SECONDS = 10.0, 2.0
 # A direct upload's part URLs stay valid this long: time enough for a slow link's 4 GiB.
 DIRECT_PART_SECONDS = 6 * 3600
 READY_CHECK_TIMEOUT = 3.0  # a readiness probe answers in time even when the store does not
@@ -87,8 +82,7 @@ class S3VideoStore:
         self._exit = contextlib.AsyncExitStack()
         self._client = None
         self._probe_client = None
-        self._checking: asyncio.Future | None = None
-        self._last: tuple[float, str | None] | None = None  # (kept until, the check's answer)
+        self._readiness = ReadinessCheck(self._probe)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3VideoStore:
@@ -314,22 +308,10 @@ class S3VideoStore:
     # --- readiness --------------------------------------------------------------------------
 
     async def check(self) -> str | None:
-        # One check at a time per process, its answer shared by every probe meanwhile and
-        # kept a little while: probes cost the bucket two writes at most every few seconds.
-        if self._last is not None and time.monotonic() < self._last[0]:
-            return self._last[1]
-        if self._checking is None:
-            self._checking = asyncio.ensure_future(self._check_now())
-        checking = self._checking
-        trouble = await asyncio.shield(checking)
-        if self._checking is checking:
-            self._checking = None
-            keep = READY_FOR_SECONDS if trouble is None else NOT_READY_FOR_SECONDS
-            self._last = (time.monotonic() + keep, trouble)
-        return trouble
+        return await self._readiness()
 
-    async def _check_now(self) -> str | None:
-        probe = f"{self.prefix}.readyz/{socket.gethostname()}-{os.getpid()}"
+    async def _probe(self, name: str) -> str | None:
+        probe = f"{self.prefix}.readyz/{name}"
 
         async def write_and_remove() -> None:  # PutObject alone says "no such bucket" too
             await self._probe_client.put_object(Bucket=self.bucket, Key=probe, Body=b"ok")

@@ -7,9 +7,11 @@ video. Only public addresses are fetched, and only over http(s), except:
 - the agent's own service (its `--server` origins), where local agents find sample drafts;
 - anything, file:// folders included, when the agent runs with `--allow-local-drafts`.
 
-Host names are checked when they are resolved for connecting, so a DNS answer cannot swap
-in a private address after a check; redirects are followed one hop at a time, each hop
-checked again (see fetch.py).
+A host is judged as the HTTP client will connect to it, never as written: yarl folds
+`１２７.０.０.１`, `127。0。0。1` and `①②⑦.0.0.1` (NFKC, IDNA) into 127.0.0.1 before aiohttp
+sees it, and aiohttp asks no resolver about an address. Host names are checked again when
+they are resolved for connecting, so a DNS answer cannot swap in a private address after a
+check; redirects are followed one hop at a time, each hop checked again (see fetch.py).
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _host_and_port(url: str) -> tuple[str, int | None]:
-    parts = urlsplit(url)
-    return (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme)
+_SCHEMES = ("http", "https")
 
 
 class AddressRefused(Exception):
     """Not an OSError on purpose: aiohttp passes it through instead of calling it a DNS failure."""
+
+
+def connect_target(url: str) -> URL:
+    """`url` as aiohttp will take it: its raw_host is the host it connects to (or resolves)."""
+    try:
+        return URL(url)
+    except ValueError as error:  # a host IDNA cannot encode: no client connects to it
+        raise AddressRefused(f"无法识别的地址: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -40,25 +45,30 @@ class AddressPolicy:
     allow_private: bool = False  # --allow-local-drafts
     trusted_origins: tuple[str, ...] = ()  # the agent's service(s), e.g. ("http://127.0.0.1:8000",)
 
-    def check_url(self, url: str) -> None:
-        """Refuse a URL this agent may not fetch; host names are checked again on resolving."""
-        parts = urlsplit(url)
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise AddressRefused(f"只能下载 http(s) 地址: {parts.scheme or '?'}://…")
-        if unusual_ipv4_spelling(parts.hostname.lower()):
-            raise AddressRefused(f"不接受这种写法的 IPv4 地址: {parts.hostname} (只接受 a.b.c.d)")
-        if self.trusts(parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]):
-            return
+    def check_url(self, url: str) -> URL:
+        """Refuse a URL this agent may not fetch, else the URL to fetch (the very one judged);
+        host names are checked again on resolving."""
+        target = connect_target(url)
+        host = target.raw_host
+        if target.scheme not in _SCHEMES or not host:
+            raise AddressRefused(f"只能下载 http(s) 地址: {target.scheme or '?'}://…")
+        if unusual_ipv4_spelling(host):
+            raise AddressRefused(f"不接受这种写法的 IPv4 地址: {host} (只接受 a.b.c.d)")
+        if self.trusts(host, target.port):
+            return target
         try:
-            address = ipaddress.ip_address(parts.hostname)
+            address = ipaddress.ip_address(host)
         except ValueError:
-            return  # a name: GuardedResolver checks what it resolves to
-        self.check_address(parts.hostname, address)
+            return target  # a name: GuardedResolver checks what it resolves to
+        self.check_address(host, address)
+        return target
 
-    def trusts(self, host: str, port: int) -> bool:
+    def trusts(self, host: str, port: int | None) -> bool:
+        """`host` as the client connects to it (a URL's raw_host, or what aiohttp resolves)."""
         if self.allow_private:
             return True
-        return (host.lower(), port) in {_host_and_port(origin) for origin in self.trusted_origins}
+        origins = (connect_target(origin) for origin in self.trusted_origins)
+        return (host, port) in {(origin.raw_host, origin.port) for origin in origins}
 
     @staticmethod
     def check_address(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:

@@ -156,10 +156,11 @@ class Downloader:
 
     @contextlib.asynccontextmanager
     async def _get(self, url: str, headers: dict[str, str] | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
-        """GET, following redirects one by one so that each hop passes the address policy."""
+        """GET, following redirects one by one so that each hop passes the address policy.
+        What is fetched is the URL the policy judged, host normalised as aiohttp connects."""
         for _ in range(MAX_REDIRECTS + 1):
-            self.policy.check_url(url)
-            response = await self._session.get(url, headers=headers, allow_redirects=False)
+            target = self.policy.check_url(url)
+            response = await self._session.get(target, headers=headers, allow_redirects=False)
             if response.status in _REDIRECT_STATUSES and "Location" in response.headers:
                 response.release()
                 url = urljoin(url, response.headers["Location"])
