@@ -22,11 +22,12 @@ from capcut_mate.agent.service_client import ServiceClient
 from capcut_mate.database.store import QUERIES, Store
 from capcut_mate.protocol.errors import ServiceError
 from capcut_mate.server.app import create_app
-from capcut_mate.server.app_keys import VIDEO_STORE
+from capcut_mate.server.app_keys import STORE, VIDEO_STORE
+from capcut_mate.server.auth import AGENT_TOKEN, new_token
 from capcut_mate.server.connections import ServiceRunner
 from capcut_mate.server.maintenance import maintain_once
 from capcut_mate.server.video_store import open_video_store
-from support.agents import ProtocolAgent, register_agent, until
+from support.agents import ProtocolAgent, register_agent, store_agent, until
 from support.clients import draft_status, submit_draft
 from support.drive import finished_days_ago
 from support.processes import free_port
@@ -540,6 +541,90 @@ async def test_a_new_agent_of_a_revoked_name_cannot_finish_the_old_tokens_attemp
     assert after["status"] == "pending" and after["video_url"] == ""
     (again,) = await new.claim()
     assert (again["id"], again["attempt"]) == (job["id"], 2)
+
+
+async def test_a_claim_authenticated_before_a_revoke_takes_nothing_after_it(client, store):
+    """The race of the audit, forced: the claim passes authentication, the revoke commits,
+    then the claim's statement runs. It must find the token gone, not the name still there."""
+    old = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    await submit(client)
+    service_store = client.server.app[STORE]
+    touch = service_store.touch_agent
+
+    async def revoked_meanwhile(agent_id, **seen):  # runs between authentication and the claim
+        service_store.touch_agent = touch
+        await touch(agent_id, **seen)
+        assert await store.revoke_agent("render-01")
+
+    service_store.touch_agent = revoked_meanwhile
+    assert await old.claim() == []
+    assert (await status_of(client))["status"] == "pending"
+    new = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    (job,) = await new.claim()
+    assert job["attempt"] == 1
+    assert await new.complete(job) == (200, {"status": "completed"})
+
+
+async def _revoke_waits(store) -> bool:
+    return await store.pool.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%revoked_at%'"
+        " AND datname = current_database())")
+
+
+async def _claim_waits(store) -> bool:
+    return await store.pool.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%holder%'"
+        " AND datname = current_database())")
+
+
+async def test_a_revoke_waits_for_a_claim_in_flight_and_ends_the_attempt_it_started(store):
+    agent = await store_agent(store, "render-01")
+    job, _ = await store.submit(DRAFT)
+    async with store.pool.acquire() as connection:
+        in_flight = connection.transaction()
+        await in_flight.start()
+        (claimed,) = await Store(connection).claim(agent, [], max_jobs=1, lease_seconds=30)  # not yet committed
+        revoke = asyncio.create_task(store.revoke_agent("render-01"))
+        await until(lambda: _done_or(revoke, _revoke_waits(store)), 5, "the revoke waiting for the claim")
+        await in_flight.commit()
+    assert await revoke
+    after = await store.get_job(job.id)
+    assert (after.status, after.attempt, after.agent) == ("pending", 1, None)
+
+
+async def test_a_claim_waits_for_a_revoke_in_flight_and_takes_nothing(store):
+    agent = await store_agent(store, "render-01")
+    await store.submit(DRAFT)
+    async with store.pool.acquire() as connection:
+        async with connection.transaction():
+            await connection.fetchval(QUERIES["revoke_agent"], "render-01")  # the revoke, not yet committed
+            claim = asyncio.create_task(store.claim(agent, [], max_jobs=1, lease_seconds=30))
+            await until(lambda: _done_or(claim, _claim_waits(store)), 5, "the claim waiting for the revoke")
+    assert await claim == []
+    assert (await store.find_job_for_draft(DRAFT)).status == "pending"
+
+
+async def _done_or(task: asyncio.Task, waiting) -> bool:
+    return task.done() or await waiting
+
+
+async def test_a_token_changed_behind_the_stores_back_still_fences_its_attempts(client, store):
+    """The fence is the token that claimed the attempt, not the agent's name: even when a
+    name gets a new token without the store ending its attempts (psql), the new token
+    writes nothing for them."""
+    old = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    await submit(client)
+    (job,) = await old.claim()
+    fresh = new_token(AGENT_TOKEN)
+    await store.pool.execute("UPDATE capcut_mate.agents SET token_id = $2, token_hash = $3 WHERE name = $1",
+                             "render-01", fresh.token_id, fresh.token_hash)
+    new = ProtocolAgent(client, fresh.token, "render-01")
+    assert (await new.progress(job, 50))[0] == 409
+    assert (await new.complete(job))[0] == 409
+    assert (await new.fail(job))[0] == 409
+    status, _ = await new.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"not mine")
+    assert status == 409
+    assert (await status_of(client))["status"] == "processing"
 
 
 # --- 14. Status polls need no statistics -------------------------------------------------------------

@@ -93,8 +93,12 @@ class ExpiredLease:
 
 @dataclass(frozen=True, slots=True)
 class AgentCredentials:
+    """An agent as its token names it. The token is its identity: the store's agent calls
+    take these, and fence each attempt on the token id that claimed it."""
+
     id: int
     name: str
+    token_id: str
     token_hash: bytes
     tags: list[str]
     revoked: bool
@@ -306,10 +310,11 @@ class Store:
     # --- the agent protocol ----------------------------------------------------------
 
     async def claim(
-        self, agent: str, tags: Sequence[str], *, max_jobs: int, lease_seconds: int
+        self, agent: AgentCredentials, tags: Sequence[str], *, max_jobs: int, lease_seconds: int
     ) -> list[ClaimedJob]:
+        """Start up to max_jobs jobs for the agent; none once its token is revoked or replaced."""
         records = await self._fetch(
-            QUERIES["claim_jobs"], agent, list(tags), max_jobs, float(lease_seconds), STAGES[10]
+            QUERIES["claim_jobs"], agent.token_id, list(tags), max_jobs, float(lease_seconds), STAGES[10]
         )
         jobs = [ClaimedJob(**dict(record), lease_seconds=lease_seconds) for record in records]
         # UPDATE … RETURNING keeps no order; hand jobs out in claim order.
@@ -319,7 +324,7 @@ class Store:
         self,
         job_id: int,
         attempt: int,
-        agent: str,
+        agent: AgentCredentials,
         *,
         progress: int,
         stage: str | None,
@@ -328,7 +333,7 @@ class Store:
     ) -> ProgressAck:
         record = await self._fetchrow(
             QUERIES["report_progress"],
-            job_id, attempt, agent, progress, stage, message, float(lease_seconds), stage_for(progress),
+            job_id, attempt, agent.token_id, progress, stage, message, float(lease_seconds), stage_for(progress),
         )
         if record is not None:
             return ProgressAck(record["lease_expires_at"], record["cancel_requested"])
@@ -340,9 +345,11 @@ class Store:
         # The row changed between the two statements (reaped, cancelled, finished).
         raise ServiceError(Errors.LEASE_LOST)
 
-    async def complete(self, job_id: int, attempt: int, agent: str, *, video_url: str) -> CompleteOutcome:
+    async def complete(
+        self, job_id: int, attempt: int, agent: AgentCredentials, *, video_url: str
+    ) -> CompleteOutcome:
         record = await self._fetchrow(
-            QUERIES["complete_job"], job_id, attempt, agent, video_url, COMPLETED_STAGE, CANCELLED_MESSAGE
+            QUERIES["complete_job"], job_id, attempt, agent.token_id, video_url, COMPLETED_STAGE, CANCELLED_MESSAGE
         )
         if record is not None:
             return CompleteOutcome(JobStatus(record["status"]), repeat=False)
@@ -352,11 +359,11 @@ class Store:
         raise ServiceError(Errors.LEASE_LOST)
 
     async def fail(
-        self, job_id: int, attempt: int, agent: str, *, error_message: str, retryable: bool
+        self, job_id: int, attempt: int, agent: AgentCredentials, *, error_message: str, retryable: bool
     ) -> FailOutcome:
         record = await self._fetchrow(
             QUERIES["fail_job"],
-            job_id, attempt, agent, error_message, retryable,
+            job_id, attempt, agent.token_id, error_message, retryable,
             float(retry_delay_seconds(attempt)), CANCELLED_MESSAGE, PENDING_STAGE,
         )
         if record is not None:
@@ -377,17 +384,20 @@ class Store:
         ending = await self._fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
         return ending["agent"] if ending is not None else None
 
-    async def _ending_by(self, job_id: int, attempt: int, agent: str, *, message: str) -> asyncpg.Record | None:
+    async def _ending_by(
+        self, job_id: int, attempt: int, agent: AgentCredentials, *, message: str
+    ) -> asyncpg.Record | None:
         """The history row that ended this attempt, if this agent ended it with this message:
-        what a repeated complete or fail must match to be answered as before."""
+        what a repeated complete or fail must match to be answered as before (the answer
+        only; a repeat changes nothing)."""
         await self.require_job(job_id)
         ending = await self._fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
-        if ending is not None and ending["agent"] == agent and ending["message"] == message:
+        if ending is not None and ending["agent"] == agent.name and ending["message"] == message:
             return ending
         return None
 
-    async def expire_lease_now(self, job_id: int, attempt: int, agent: str) -> None:
-        await self._execute(QUERIES["expire_lease_now"], job_id, attempt, agent)
+    async def expire_lease_now(self, job_id: int, attempt: int, agent: AgentCredentials) -> None:
+        await self._execute(QUERIES["expire_lease_now"], job_id, attempt, agent.token_id)
 
     async def require_job(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
@@ -395,15 +405,18 @@ class Store:
             raise ServiceError(Errors.JOB_NOT_FOUND)
         return job
 
-    async def fenced_job(self, job_id: int, attempt: int, agent: str) -> Job:
-        """The job, if (attempt, agent) still hold its lease; else LEASE_LOST."""
-        job = await self.require_job(job_id)
-        if job.status is not JobStatus.PROCESSING or job.attempt != attempt or job.agent != agent:
+    async def fenced_job(self, job_id: int, attempt: int, agent: AgentCredentials) -> Job:
+        """The job, if (attempt, the agent's token) still hold its lease; else LEASE_LOST."""
+        record = await self._fetchrow(QUERIES["get_job"], job_id)
+        if record is None:
+            raise ServiceError(Errors.JOB_NOT_FOUND)
+        if (record["status"], record["attempt"], record["agent_token_id"]) != (
+                JobStatus.PROCESSING, attempt, agent.token_id):
             raise ServiceError(Errors.LEASE_LOST)
-        return job
+        return Job.from_record(record)
 
-    async def holds_lease(self, job_id: int, attempt: int, agent: str) -> bool:
-        return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent)
+    async def holds_lease(self, job_id: int, attempt: int, agent: AgentCredentials) -> bool:
+        return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent.token_id)
 
     async def live_attempts(self, attempts: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
         """Of these (job id, attempt) pairs, those still processing."""
