@@ -9,6 +9,7 @@ import json
 import os
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -389,17 +390,31 @@ async def _any_file(folder: Path):
     return folder.is_dir() and any(folder.iterdir())
 
 
-# --- 8. Invalid percent-escapes keep drafts apart ------------------------------------------------
+# --- 8. A draft_id with no value is refused; different drafts never share a key -------------------
+
+UNDECODABLE = [f"https://{host}.example.com/get_draft?draft_id={escape}"
+               for host, escape in (("a", "%ff%ff"), ("b", "%fe%fe"), ("c", "%80%80"), ("d", "x%C3"))]
 
 
-async def test_drafts_whose_ids_are_invalid_escapes_never_share_a_job(client):
-    drafts = [f"https://{host}.example.com/get_draft?draft_id={escape}"
-              for host, escape in (("a", "%ff%ff"), ("b", "%fe%fe"), ("c", "%80%80"))]
-    jobs = [await submit(client, url) for url in drafts]
-    assert len({job["job_id"] for job in jobs}) == 3
-    for url, job in zip(drafts, jobs):
-        assert (await status_of(client, url))["job_id"] == job["job_id"]
-        assert (await status_of(client, url))["draft_url"] == url
+@pytest.mark.parametrize("route", ["gen_video", "gen_video_status", "cancel_video"])
+async def test_a_draft_id_that_is_not_utf8_is_refused_and_changes_nothing(client, store, route):
+    for url in UNDECODABLE:
+        response = await client.post(f"/v1/{route}", json={"draft_url": url}, headers={"Accept-Language": "en"})
+        body = await response.json()
+        assert (response.status, body["code"], body["error"]["code"]) == (400, 2001, "VALIDATION_ERROR"), body
+        assert "draft_id" in body["error"]["details"] and "UTF-8" in body["error"]["details"]
+    assert await store.pool.fetchval("SELECT count(*) FROM capcut_mate.video_jobs") == 0
+
+
+async def test_no_url_can_name_another_urls_key_as_its_draft_id(client):
+    """The audit's attack: a URL whose draft_id is a victim's whole URL. The victim's URL, its
+    draft_id undecodable, is refused instead of being keyed by itself, so no job is shared."""
+    victim = "https://victim.example.com/get_draft?draft_id=%ff%fe"
+    evil = "https://evil.example.com/get_draft?draft_id=" + quote(victim, safe="")
+    attackers = await submit(client, evil)
+    assert (await client.post("/v1/gen_video", json={"draft_url": victim})).status == 400
+    assert (await client.post("/v1/gen_video_status", json={"draft_url": victim})).status == 400
+    assert (await status_of(client, evil))["job_id"] == attackers["job_id"]
 
 
 # --- 9. Errors do not leak internals -------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from capcut_mate.protocol.jobs import JobStatus, draft_key
+from capcut_mate.protocol.jobs import JobStatus, UndecodableDraftId, draft_key
 from support.agents import store_agent
 from support.drive import AGENT, claim_one, drive
 
@@ -25,6 +25,16 @@ DRAFT = "https://capcut-mate.jcaigc.cn/openapi/capcut-mate/v1/get_draft?draft_id
 )
 def test_draft_key(url, key):
     assert draft_key(url) == key
+
+
+@pytest.mark.parametrize("url", [
+    "https://a.example.com/get_draft?draft_id=%ff",
+    "https://a.example.com/get_draft?draft_id=%E8%8D",  # cut short
+    "https://a.example.com/get_draft?x=%ff&draft_id=ok%80",
+])
+def test_a_draft_id_that_is_not_utf8_has_no_key(url):
+    with pytest.raises(UndecodableDraftId):
+        draft_key(url)
 
 
 async def test_submitting_twice_while_active_gives_one_job(client, store):

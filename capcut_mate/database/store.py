@@ -258,10 +258,12 @@ class Store:
     # --- the client API ------------------------------------------------------------
 
     async def submit(
-        self, draft_url: str, *, priority: int = 0, requirements: Sequence[str] = (), max_attempts: int = 3
+        self, draft_url: str, *, priority: int = 0, requirements: Sequence[str] = (), max_attempts: int = 3,
+        key: str | None = None,
     ) -> tuple[Job, bool]:
-        """Queue a job for the draft, or return its active one. True when a job was created."""
-        key = draft_key(draft_url)
+        """Queue a job for the draft, or return its active one. True when a job was created.
+        `key`: the draft key, when it is known already (a retry keeps its job's)."""
+        key = key or draft_key(draft_url)
 
         async def submit_in_turn(connection: asyncpg.Connection) -> asyncpg.Record | None:
             await connection.execute(QUERIES["lock_draft_for_submit"], key)
@@ -530,7 +532,8 @@ class Store:
         if job.status is not JobStatus.FAILED:
             raise ServiceError(Errors.JOB_NOT_RETRYABLE)
         return await self.submit(
-            job.draft_url, priority=job.priority, requirements=job.requirements, max_attempts=max_attempts
+            job.draft_url, priority=job.priority, requirements=job.requirements, max_attempts=max_attempts,
+            key=job.draft_key,
         )
 
     async def queue_summary(self) -> dict[str, Any]:
