@@ -117,16 +117,14 @@ class GenVideoRequest(DraftRequest):
     requirements: list[Tag] = Field(
         default_factory=list,
         max_length=MAX_REQUIREMENTS,
-        description="Tags an agent must hold to claim this job (at most 16 different ones).",
+        description="Tags an agent must hold to claim this job (at most 16; a tag named twice is one).",
     )
 
-    @field_validator("requirements", mode="before")
+    @field_validator("requirements")
     @classmethod
-    def _unique(cls, tags: Any) -> Any:
-        # Repeats are one tag, so they count once against the limit.
-        if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
-            return list(dict.fromkeys(tags))
-        return tags
+    def _unique(cls, tags: list[str]) -> list[str]:
+        # After the length check: the bound is on the list as sent, as the document states it.
+        return list(dict.fromkeys(tags))
 
 
 class JobStatusResponse(BaseModel):

@@ -218,7 +218,11 @@ async def fail(request: web.Request) -> web.Response:
 
 # The upload's body: the video's bytes, at least one, under any Content-Type (agents send video/mp4).
 VIDEO_BODY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}
-_ALWAYS = (Errors.AUTHENTICATION_FAILED, Errors.VALIDATION_FAILED, Errors.DATABASE_UNAVAILABLE)
+# What any agent call may answer, valid or not: every route has a body, which may be too
+# large (413; extra fields are allowed) or too slow to arrive (408); and the database may be
+# down (503) or a query fail (500).
+_ALWAYS = (Errors.AUTHENTICATION_FAILED, Errors.VALIDATION_FAILED, Errors.PAYLOAD_TOO_LARGE, Errors.REQUEST_TIMEOUT,
+           Errors.DATABASE_UNAVAILABLE, Errors.QUERY_FAILED)
 _FENCED = (*_ALWAYS, Errors.LEASE_LOST, Errors.JOB_NOT_FOUND)
 
 GROUP = EndpointGroup(
@@ -234,11 +238,11 @@ GROUP = EndpointGroup(
                  body=ProgressRequest, response=ProgressResponse, errors=(*_FENCED, Errors.PROGRESS_REGRESSION)),
         Endpoint("PUT", JOB_ROUTE + "/video", upload_video, "Upload the video (body: the MP4 bytes)",
                  query=VideoUploadQuery, response=VideoUploadResponse, raw_body=VIDEO_BODY,
-                 errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.REQUEST_TIMEOUT, Errors.STORAGE_FAILED)),
+                 errors=(*_FENCED, Errors.STORAGE_FAILED)),
         Endpoint("POST", JOB_ROUTE + "/video/direct", begin_direct_upload,
                  "Begin a direct upload: the parts to PUT to the store itself (none: use PUT …/video)",
                  body=DirectUploadRequest, response=DirectUploadResponse,
-                 errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.STORAGE_FAILED)),
+                 errors=(*_FENCED, Errors.STORAGE_FAILED)),
         Endpoint("POST", JOB_ROUTE + "/video/direct/complete", finish_direct_upload,
                  "Finish a direct upload once every part is in; answers the video_url",
                  body=DirectUploadDone, response=VideoUploadResponse,
