@@ -4,6 +4,7 @@ and a full disk could still break, each tried the way they would try it."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import json
 import os
@@ -20,6 +21,7 @@ from capcut_mate.agent.exporters.ffmpeg.fetch import MAX_DRAFT_FILES, Downloader
 from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex
 from capcut_mate.agent.runtime import AgentOptions, AgentRuntime
 from capcut_mate.agent.service_client import ServiceClient
+from capcut_mate.database.errors import DatabaseUnreachable, is_database_error, is_outage, reaching_the_database
 from capcut_mate.database.store import QUERIES, Store
 from capcut_mate.protocol.errors import ServiceError
 from capcut_mate.server.app import create_app
@@ -265,6 +267,40 @@ async def test_an_upload_cut_off_midway_is_no_outage(client, store, caplog):
 
 async def _no_partial_upload(client):
     return not any((client.server.app[VIDEO_STORE].folder / ".incoming").iterdir())
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"), PermissionError(errno.EACCES, "Permission denied"),
+    FileNotFoundError(errno.ENOENT, "No such file or directory"), ConnectionResetError(), TimeoutError(),
+], ids=lambda error: type(error).__name__)
+def test_an_oserror_is_an_outage_only_on_the_way_to_the_database(error):
+    assert not is_outage(error) and not is_database_error(error)  # a disk, a client that hung up, …
+    with pytest.raises(DatabaseUnreachable) as raised, reaching_the_database():
+        raise error
+    assert is_outage(raised.value)  # … and the same error from the store's connection to PostgreSQL
+
+
+@pytest.mark.parametrize("route", ["upload", "video"])
+async def test_a_video_store_oserror_is_never_answered_as_a_database_outage(client, store, caplog, route):
+    """An OSError the video store raised without classifying it (a store's own bug) is an
+    internal error, answered 500 once; never the 503 of an outage, which agents retry forever."""
+    videos = client.server.app[VIDEO_STORE]
+
+    async def broken(*_args, **_kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    if route == "upload":
+        videos.save = broken
+        agent = ProtocolAgent(client, await register_agent(store, "io-error"), "io-error")
+        await submit(client)
+        (job,) = await agent.claim()
+        status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"a video")
+    else:
+        videos.response_for = broken
+        response = await client.get("/videos/1-1-0123456789abcdef.mp4")
+        status, body = response.status, await response.json()
+    assert (status, body["error"]["code"]) == (500, "INTERNAL_ERROR"), body
+    assert "database" not in json.dumps(body).lower() and "database unreachable" not in caplog.text
 
 
 # --- 3. Compressed bodies are refused, never inflated ------------------------------------------
