@@ -4,14 +4,17 @@ and a full disk could still break, each tried the way they would try it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gzip
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
+import asyncpg
 import pytest
 from aiohttp import web
 
@@ -368,6 +371,77 @@ async def test_a_storm_of_submits_and_cancels_on_one_draft_never_fails(store, da
     assert await store.invariant_violations([draft]) == []
 
 
+GATE = 1414  # the advisory lock class of the gates below
+
+
+async def test_a_submit_whose_every_try_races_another_submit_still_answers(store, database_url, monkeypatch):
+    """The interleaving the storm above only sometimes finds, forced at every try of one
+    submit: when its statement takes its snapshot the draft has no active job, and before
+    its insert looks for one, another submit of the draft commits a job. Two gates force it:
+    one before each submit_job statement (where the draft's active job is cancelled) and a
+    trigger in the insert, after the snapshot (where the other submit runs). Submits that
+    take turns make the other one wait for this one instead."""
+    gated = "https://gated.example.com/get_draft?draft_id=turns"
+    other = "https://other.example.com/get_draft?draft_id=turns"  # the same draft key
+    at_statement, go = asyncio.Queue(), asyncio.Queue()
+    fetchrow = asyncpg.Connection.fetchrow
+
+    async def gated_fetchrow(connection, query, *args, **kwargs):
+        if query == QUERIES["submit_job"] and args[0] == gated:
+            await at_statement.put(None)
+            await go.get()
+        return await fetchrow(connection, query, *args, **kwargs)
+
+    await store.pool.execute(f"""
+        CREATE SEQUENCE capcut_mate.test_gate_tries;
+        CREATE FUNCTION capcut_mate.test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.draft_url = '{gated}' THEN
+                PERFORM pg_advisory_xact_lock({GATE}, nextval('capcut_mate.test_gate_tries')::integer);
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_gate BEFORE INSERT ON capcut_mate.video_jobs
+            FOR EACH ROW EXECUTE FUNCTION capcut_mate.test_gate();
+    """)
+    holder, racer = await asyncpg.connect(database_url), None
+    try:
+        for gate in range(1, 7):  # more than any number of tries
+            await holder.execute("SELECT pg_advisory_lock($1, $2)", GATE, gate)
+        monkeypatch.setattr(asyncpg.Connection, "fetchrow", gated_fetchrow)
+        submit = asyncio.create_task(store.submit(gated))
+        for gate in range(1, 7):
+            await until(partial(_done_or, submit, _not_empty, at_statement), 5, "the submit's next statement")
+            if submit.done():
+                break
+            await at_statement.get()
+            with contextlib.suppress(ServiceError):
+                await store.cancel(other)  # no active job at the statement's snapshot
+            await go.put(None)
+            await until(partial(_done_or, submit, _waiting_for_locks, store, 1), 5, "the submit in its insert")
+            racer = asyncio.create_task(store.submit(other))  # commits a job, or waits its turn
+            await until(partial(_done_or, racer, _waiting_for_locks, store, 2), 5, "the other submit")
+            await holder.execute("SELECT pg_advisory_unlock($1, $2)", GATE, gate)
+        job, created = await asyncio.wait_for(submit, 5)
+        assert created and (await asyncio.wait_for(racer, 5))[0].id == job.id
+    finally:
+        monkeypatch.undo()
+        await holder.close()
+        await store.pool.execute("DROP TRIGGER test_gate ON capcut_mate.video_jobs;"
+                                 " DROP FUNCTION capcut_mate.test_gate(); DROP SEQUENCE capcut_mate.test_gate_tries")
+    assert await store.invariant_violations([gated]) == []  # the other submit got its job
+
+
+async def _not_empty(queue: asyncio.Queue) -> bool:
+    return not queue.empty()
+
+
+async def _waiting_for_locks(store, count: int) -> bool:
+    return await store.pool.fetchval(
+        "SELECT count(*) >= $1 FROM pg_locks WHERE NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", count)
+
+
 # --- 6. Retention removes the videos it no longer points to -------------------------------------
 
 
@@ -636,7 +710,7 @@ async def test_a_revoke_waits_for_a_claim_in_flight_and_ends_the_attempt_it_star
         await in_flight.start()
         (claimed,) = await Store(connection).claim(agent, [], max_jobs=1, lease_seconds=30)  # not yet committed
         revoke = asyncio.create_task(store.revoke_agent("render-01"))
-        await until(lambda: _done_or(revoke, _revoke_waits(store)), 5, "the revoke waiting for the claim")
+        await until(partial(_done_or, revoke, _revoke_waits, store), 5, "the revoke waiting for the claim")
         await in_flight.commit()
     assert await revoke
     after = await store.get_job(job.id)
@@ -650,13 +724,13 @@ async def test_a_claim_waits_for_a_revoke_in_flight_and_takes_nothing(store):
         async with connection.transaction():
             await connection.fetchval(QUERIES["revoke_agent"], "render-01")  # the revoke, not yet committed
             claim = asyncio.create_task(store.claim(agent, [], max_jobs=1, lease_seconds=30))
-            await until(lambda: _done_or(claim, _claim_waits(store)), 5, "the claim waiting for the revoke")
+            await until(partial(_done_or, claim, _claim_waits, store), 5, "the claim waiting for the revoke")
     assert await claim == []
     assert (await store.find_job_for_draft(DRAFT)).status == "pending"
 
 
-async def _done_or(task: asyncio.Task, waiting) -> bool:
-    return task.done() or await waiting
+async def _done_or(task: asyncio.Task, waiting, *args) -> bool:
+    return task.done() or await waiting(*args)
 
 
 async def test_a_token_changed_behind_the_stores_back_still_fences_its_attempts(client, store):
