@@ -463,7 +463,49 @@ async def test_retention_removes_the_stored_videos_of_the_jobs_it_prunes(client,
     assert (await status_of(client, "https://drafts.example.com/get_draft?draft_id=kept"))["job_id"] == kept["job_id"]
 
 
-# --- 7. Processes sharing one video folder -------------------------------------------------------
+async def _uploaded(client, store, name: str, draft: str, *, complete: bool = True) -> tuple[dict, str]:
+    """A job of its own agent, its attempt's video uploaded (and completed with it)."""
+    agent = ProtocolAgent(client, await register_agent(store, name), name)
+    await submit(client, draft)
+    (job,) = await agent.claim()
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt={job['attempt']}", data=name.encode())
+    assert status == 200, body
+    if complete:
+        assert await agent.complete(job, body["video_url"]) == (200, {"status": "completed"})
+    return job, body["video_url"].rsplit("/", 1)[1]
+
+
+async def test_a_prune_that_dies_before_its_videos_go_leaves_none_after_the_next_upkeep(
+        client, store, settings, monkeypatch):
+    job, name = await _uploaded(client, store, "pruned", DRAFT)
+    await finished_days_ago(store, job["id"], 40)
+    videos, prune = client.server.app[VIDEO_STORE], store.prune
+
+    async def dies_once_the_jobs_are_gone(*args, **kwargs):
+        await prune(*args, **kwargs)
+        raise ConnectionResetError("the service process was killed")  # with the jobs deleted, the videos not
+
+    monkeypatch.setattr(store, "prune", dies_once_the_jobs_are_gone)
+    with pytest.raises(ConnectionResetError):
+        await maintain_once(store, 30, videos)
+    monkeypatch.undo()
+    assert await store.get_job(job["id"]) is None and (settings.videos_path / name).exists()
+    await maintain_once(store, 30, videos)  # the next upkeep, in this process or another
+    assert not (settings.videos_path / name).exists()
+
+
+async def test_upkeep_removes_the_stored_videos_no_job_can_show_and_keeps_the_rest(client, store, settings):
+    shown, shown_name = await _uploaded(client, store, "shown", DRAFT)
+    running, running_name = await _uploaded(client, store, "running", DRAFT + "-running", complete=False)
+    lost, lost_name = await _uploaded(client, store, "lost", DRAFT + "-lost", complete=False)
+    await store.pool.execute("UPDATE capcut_mate.video_jobs SET lease_expires_at = now() WHERE id = $1", lost["id"])
+    assert [lease.job_id for lease in await store.expire_leases()] == [lost["id"]]  # its agent died before complete
+    gone = settings.videos_path / f"{lost['id'] + 1000}-1-{'c' * 16}.mp4"  # of a job no longer there
+    gone.write_bytes(b"an orphan")
+    await maintain_once(store, 0, client.server.app[VIDEO_STORE])
+    assert sorted(path.name for path in settings.videos_path.iterdir() if path.is_file()) == sorted(
+        [shown_name, running_name])
+
 
 
 async def test_a_second_process_starting_on_the_same_video_folder_keeps_uploads_in_flight(

@@ -339,6 +339,17 @@ FROM video_jobs AS j
 JOIN unnest($1::bigint[], $2::integer[]) AS p(id, attempt) ON j.id = p.id AND j.attempt = p.attempt
 WHERE j.status = 'processing';
 
+-- name: videos_in_use idempotent
+-- Of these stored videos ($1 job ids, $2 attempts, $3 names side by side), those a job may
+-- still show: its attempt still runs (its complete may yet name it), or it is its job's
+-- video_url (a name in the URL's path; matching loosely only ever keeps more). Any other is
+-- nobody's: its job is gone (pruned), or its attempt ended without it.
+SELECT v.name
+FROM unnest($1::bigint[], $2::integer[], $3::text[]) AS v(job_id, attempt, name)
+JOIN video_jobs AS j ON j.id = v.job_id
+WHERE (j.status = 'processing' AND j.attempt = v.attempt)
+   OR j.video_url LIKE '%/' || v.name || '%';
+
 -- name: find_operator_by_token_id idempotent
 SELECT id, name, token_hash, revoked_at IS NOT NULL AS revoked
 FROM operators
@@ -446,8 +457,8 @@ SELECT ensure_job_event_partitions(now(), now() + interval '3 months');
 
 -- name: prune_finished_jobs
 -- One batch of retention: finished jobs that ended before $1, with their events (the
--- foreign key cascades). SKIP LOCKED: never waits on anyone. The video URLs go back so
--- that the videos the service stored for these jobs go too.
+-- foreign key cascades). SKIP LOCKED: never waits on anyone. Their stored videos go with
+-- the next video store upkeep (videos_in_use), which no crash in between can skip.
 DELETE FROM video_jobs
 WHERE id IN (
     SELECT id FROM video_jobs
@@ -456,7 +467,7 @@ WHERE id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, video_url;
+RETURNING id;
 
 -- name: droppable_event_partitions
 -- Event partitions (job_events_YYYY_MM) that ended before the cutoff $1 and hold no event

@@ -130,7 +130,6 @@ class OperatorCredentials:
 class PruneResult:
     jobs_deleted: int
     partitions_dropped: list[str]
-    videos: tuple[tuple[int, str], ...] = ()  # (job id, video_url) of the completed jobs removed
 
 
 # A pooled connection found dead when used: its server process was terminated (57P01, sent
@@ -420,6 +419,13 @@ class Store:
     async def holds_lease(self, job_id: int, attempt: int, agent: AgentCredentials) -> bool:
         return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent.token_id)
 
+    async def videos_in_use(self, videos: Sequence[tuple[int, int, str]]) -> set[str]:
+        """Of these stored videos, (job id, attempt, name), the names a job may still show."""
+        if not videos:
+            return set()
+        records = await self._fetch(QUERIES["videos_in_use"], *(list(column) for column in zip(*videos)))
+        return {record["name"] for record in records}
+
     async def live_attempts(self, attempts: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
         """Of these (job id, attempt) pairs, those still processing."""
         if not attempts:
@@ -600,7 +606,8 @@ class Store:
         Whole monthly event partitions go first, with one DROP each; then the jobs, in
         batches that never wait on a locked row. A partition's DROP holds job writes for a
         moment, and gives up after PARTITION_LOCK_TIMEOUT rather than hold them longer (a
-        busy moment only defers it to the next run).
+        busy moment only defers it to the next run). Their stored videos go with the video
+        store's upkeep (remove_unused), whenever it runs next.
         """
         dropped = []
         for record in await self._fetch(QUERIES["droppable_event_partitions"], cutoff):
@@ -610,15 +617,13 @@ class Store:
             except asyncpg.LockNotAvailableError:
                 pass
         deleted = 0
-        videos: list[tuple[int, str]] = []
         while True:
             rows = await self._fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
             deleted += len(rows)
-            videos += [(row["id"], row["video_url"]) for row in rows if row["video_url"]]
             if len(rows) < batch:
                 break
         await self.ensure_event_partitions()
-        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped, videos=tuple(videos))
+        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped)
 
     async def _partition_ddl(self, statement: str):
         """Make or drop an event partition: one process at a time, taking video_jobs before
