@@ -22,13 +22,16 @@ from capcut_mate.protocol.jobs import CANCELLED_MESSAGE, COMPLETED_STAGE, PENDIN
 AGENTS = 32
 GOAL = 0.5
 LEASE_SECONDS = "30.0::float8"
-AGENT_NAME = "'pgbench-' || (:client_id)::text"
+# The agent's token id, as the store's agent statements take it: pgbench client N is the
+# agent whose token id is pgbench-N (pgbench_agents registers them).
+AGENT_TOKEN_ID = "'pgbench-' || (:client_id)::text"
 
 
 def run(quick: bool) -> list[Row]:
     seconds = 2 if quick else 30
     with harness.fresh_database() as dsn, harness.scratch_dir("lifecycle") as scratch:
         tokens = asyncio.run(harness.agent_tokens(dsn, AGENTS))
+        asyncio.run(pgbench_agents(dsn))
         with harness.service(dsn, scratch) as service:
             with harness.CpuShares(*harness.process_tree(service.process.pid)) as cpu:
                 measured = harness.run_child("benchmarks.lifecycle:agents", url=service.url, tokens=tokens,
@@ -73,18 +76,25 @@ def pgbench_script() -> str:
                   literal(PENDING_STAGE)) + ";",
         r"\set id 0",
         # \aset: no row (every pending job locked by other claims) leaves id at 0.
-        statement("claim_jobs", AGENT_NAME, "'{}'::text[]", "1", LEASE_SECONDS, literal(STAGES[10])) + r" \aset",
+        statement("claim_jobs", AGENT_TOKEN_ID, "'{}'::text[]", "1", LEASE_SECONDS, literal(STAGES[10])) + r" \aset",
         r"\if :id > 0",
     ]
     for progress, stage in STAGES.items():
-        lines.append(statement("report_progress", ":id", ":attempt", AGENT_NAME, str(progress), literal(stage),
+        lines.append(statement("report_progress", ":id", ":attempt", AGENT_TOKEN_ID, str(progress), literal(stage),
                                "NULL", LEASE_SECONDS, literal(stage_for(progress))) + ";")
     lines += [
-        statement("complete_job", ":id", ":attempt", AGENT_NAME, literal(load.VIDEO_URL), literal(COMPLETED_STAGE),
+        statement("complete_job", ":id", ":attempt", AGENT_TOKEN_ID, literal(load.VIDEO_URL), literal(COMPLETED_STAGE),
                   literal(CANCELLED_MESSAGE)) + ";",
         r"\endif",
     ]
     return "\n".join(lines) + "\n"
+
+
+async def pgbench_agents(dsn: str) -> None:
+    """An agent per pgbench client, its token id the one the script uses."""
+    await harness.sql(dsn, "INSERT INTO capcut_mate.agents (name, token_id, token_hash)"
+                           " SELECT 'pgbench-' || n, 'pgbench-' || n, sha256(('pgbench-' || n)::bytea)"
+                           " FROM generate_series(0, $1 - 1) AS n", AGENTS)
 
 
 def statement(name: str, *arguments: str) -> str:

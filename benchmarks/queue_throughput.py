@@ -24,7 +24,8 @@ import asyncpg
 
 from benchmarks import fixtures, harness
 from benchmarks.harness import Row
-from capcut_mate.database.store import Store
+from capcut_mate.database.store import AgentCredentials, Store
+from support.agents import store_agent  # tests/ is on the path once benchmarks.harness is imported
 
 CONSUMERS = 16
 BATCH = 10
@@ -69,18 +70,18 @@ async def drain_store(dsn: str, consumers: int, batch: int) -> dict:
     store = await Store.open(dsn, pool_size=consumers)
     done = 0
 
-    async def consume(n: int) -> None:
+    async def consume(agent: AgentCredentials) -> None:
         nonlocal done
-        name = f"consumer-{n}"
-        while jobs := await store.claim(name, [], max_jobs=batch, lease_seconds=60):
+        while jobs := await store.claim(agent, [], max_jobs=batch, lease_seconds=60):
             for job in jobs:
-                await store.complete(job.id, job.attempt, name, video_url=VIDEO_URL)
+                await store.complete(job.id, job.attempt, agent, video_url=VIDEO_URL)
             done += len(jobs)
 
     try:
+        agents = [await store_agent(store, f"consumer-{n}") for n in range(consumers)]
         await _fill_pool(store.pool, consumers)
         started = time.perf_counter()
-        await asyncio.gather(*(consume(n) for n in range(consumers)))
+        await asyncio.gather(*(consume(agent) for agent in agents))
         seconds = time.perf_counter() - started
     finally:
         await store.close()

@@ -184,14 +184,14 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
         videos = open_video_store(settings)
         try:
             await videos.start()
-            return await prune(store, cutoff, videos)
+            return await prune(store, cutoff), await videos.remove_unused(store.videos_in_use)
         finally:
             await videos.close()
 
-    result = _with_store(settings, prune)
+    result, removed = _with_store(settings, prune)
     dropped = ", ".join(result.partitions_dropped) or "none"
-    print(f"removed {result.jobs_deleted} finished job(s) that ended before {cutoff:%Y-%m-%d %H:%M} UTC; "
-          f"event partitions dropped: {dropped}")
+    print(f"removed {result.jobs_deleted} finished job(s) that ended before {cutoff:%Y-%m-%d %H:%M} UTC "
+          f"and {removed} stored video(s) no job shows; event partitions dropped: {dropped}")
     return 0
 
 

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from capcut_mate.protocol.jobs import MIN_RUNNING_PROGRESS, draft_key, stage_for
+from capcut_mate.protocol.jobs import MIN_RUNNING_PROGRESS, UndecodableDraftId, draft_key, stage_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +48,13 @@ async def render_source(source: str, output: Path, *, font_file: Path | None = N
 
     stream = stream or sys.stderr
     url = _draft_url(source)
+    try:
+        key = draft_key(url)
+    except UndecodableDraftId as error:  # the service refuses this URL too
+        print(f"capcut-mate render: {error}", file=stream)
+        return 2
     with tempfile.TemporaryDirectory(prefix="capcut-mate-render-") as work:
-        job = ExportJob(0, 1, url, draft_key(url), Path(work), Path(work) / "output.mp4")
+        job = ExportJob(0, 1, url, key, Path(work), Path(work) / "output.mp4")
         progress = _Progress(stream)
         try:
             exporter = ffmpeg_exporter(ExporterOptions(allow_local_drafts=True, font_file=font_file),

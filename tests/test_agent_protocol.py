@@ -11,7 +11,7 @@ import pytest
 from capcut_mate.protocol.jobs import JobStatus
 from capcut_mate.server import auth
 from capcut_mate.server.app_keys import WAKEUPS
-from support.agents import ProtocolAgent, register_agent
+from support.agents import ProtocolAgent, register_agent, store_agent
 
 DRAFT = "https://drafts.example.com/get_draft?draft_id=protocol"
 
@@ -244,7 +244,7 @@ async def test_claim_hostname_with_nul_is_400(agent):
 
 async def test_a_stale_agent_gets_409_and_changes_nothing(client, store, agent, other_agent, settings):
     await submit(client)
-    (stale,) = await store.claim(agent.name, [], max_jobs=1, lease_seconds=1)
+    (stale,) = await store.claim(await store_agent(store, agent.name), [], max_jobs=1, lease_seconds=1)
     stale_job = {"id": stale.id, "attempt": stale.attempt}
     await asyncio.sleep(1.1)
     await store.expire_leases()
@@ -406,7 +406,7 @@ async def test_the_reaper_fails_jobs_whose_attempts_are_used_up(service, store):
 async def test_a_reaper_never_waits_on_a_locked_job(store):
     for n in range(5):
         await store.submit(f"https://drafts.example.com/get_draft?draft_id=locked-{n}")
-    claimed = await store.claim("gone", [], max_jobs=5, lease_seconds=1)
+    claimed = await store.claim(await store_agent(store, "gone"), [], max_jobs=5, lease_seconds=1)
     await asyncio.sleep(1.1)
     async with store.pool.acquire() as blocker, blocker.transaction():
         # Someone holds one expired job's row (a slow agent call, an operator in psql).
@@ -435,7 +435,7 @@ async def test_the_queue_timeout_counts_from_when_a_job_last_became_claimable(st
 async def test_concurrent_reapers_reap_each_lease_once(store):
     for n in range(60):
         await store.submit(f"https://drafts.example.com/get_draft?draft_id=reap-{n}")
-    await store.claim("gone", [], max_jobs=60, lease_seconds=1)
+    await store.claim(await store_agent(store, "gone"), [], max_jobs=60, lease_seconds=1)
     await asyncio.sleep(1.1)
     results = await asyncio.gather(*(store.expire_leases(batch=7) for _ in range(6)))
     while more := await store.expire_leases(batch=7):

@@ -7,8 +7,9 @@ import json
 import random
 from collections import Counter
 
-from capcut_mate.database.store import QUERIES, Store
+from capcut_mate.database.store import QUERIES, AgentCredentials, Store
 from capcut_mate.protocol.jobs import STAGES
+from support.agents import store_agent
 
 
 async def submit_many(store: Store, count: int, **fields) -> list[int]:
@@ -23,12 +24,12 @@ async def test_eight_concurrent_claimers_take_each_job_exactly_once(store: Store
     ids = await submit_many(store, 500)
     claimed: list[tuple[str, int]] = []
 
-    async def claimer(name: str) -> None:
-        while batch := await store.claim(name, [], max_jobs=random.randint(1, 7), lease_seconds=30):
-            claimed.extend((name, job.id) for job in batch)
+    async def claimer(agent: AgentCredentials) -> None:
+        while batch := await store.claim(agent, [], max_jobs=random.randint(1, 7), lease_seconds=30):
+            claimed.extend((agent.name, job.id) for job in batch)
             await asyncio.sleep(0)
 
-    await asyncio.gather(*(claimer(f"agent-{n}") for n in range(8)))
+    await asyncio.gather(*[claimer(await store_agent(store, f"agent-{n}")) for n in range(8)])
 
     counts = Counter(job_id for _, job_id in claimed)
     assert sorted(counts) == ids
@@ -47,8 +48,8 @@ async def test_claims_go_by_priority_then_age(store: Store):
     for n, priority in enumerate(plan):
         job, _ = await store.submit(f"https://drafts.example.com/get_draft?draft_id=order-{n}", priority=priority)
         ids.append((priority, job.id))
-    order = []
-    while batch := await store.claim("agent", [], max_jobs=3, lease_seconds=30):
+    order, agent = [], await store_agent(store, "agent")
+    while batch := await store.claim(agent, [], max_jobs=3, lease_seconds=30):
         order += [job.id for job in batch]
     assert order == [job_id for _, job_id in sorted(ids, key=lambda p: (-p[0], p[1]))]
 
@@ -59,17 +60,18 @@ async def test_requirements_are_a_subset_of_the_agents_tags(store: Store):
     both, _ = await store.submit(
         "https://drafts.example.com/get_draft?draft_id=both", requirements=["gpu", "jianying-6"]
     )
-    assert [j.id for j in await store.claim("tagless", [], max_jobs=10, lease_seconds=30)] == [plain]
-    assert [j.id for j in await store.claim("jy", ["jianying-6"], max_jobs=10, lease_seconds=30)] == []
-    assert [j.id for j in await store.claim("gpu", ["gpu", "linux"], max_jobs=10, lease_seconds=30)] == [gpu.id]
-    assert [j.id for j in await store.claim("all", ["jianying-6", "gpu"], max_jobs=10, lease_seconds=30)] == [
-        both.id
-    ]
+    async def claimed_by(name: str, tags: list[str]) -> list[int]:
+        return [j.id for j in await store.claim(await store_agent(store, name), tags, max_jobs=10, lease_seconds=30)]
+
+    assert await claimed_by("tagless", []) == [plain]
+    assert await claimed_by("jy", ["jianying-6"]) == []
+    assert await claimed_by("gpu", ["gpu", "linux"]) == [gpu.id]
+    assert await claimed_by("all", ["jianying-6", "gpu"]) == [both.id]
 
 
 async def test_a_claim_starts_the_next_attempt_with_a_lease(store: Store):
     (job_id,) = await submit_many(store, 1)
-    (claimed,) = await store.claim("agent-a", [], max_jobs=1, lease_seconds=30)
+    (claimed,) = await store.claim(await store_agent(store, "agent-a"), [], max_jobs=1, lease_seconds=30)
     job = await store.get_job(job_id)
     assert (claimed.attempt, job.attempt, job.status, job.progress, job.stage, job.agent) == (
         1, 1, "processing", 10, STAGES[10], "agent-a"
@@ -81,29 +83,30 @@ async def test_a_claim_starts_the_next_attempt_with_a_lease(store: Store):
 
 async def test_retryable_failures_wait_out_their_backoff(store: Store):
     (job_id,) = await submit_many(store, 1)
-    (claimed,) = await store.claim("agent", [], max_jobs=1, lease_seconds=30)
-    outcome = await store.fail(job_id, claimed.attempt, "agent", error_message="network blip", retryable=True)
+    agent = await store_agent(store, "agent")
+    (claimed,) = await store.claim(agent, [], max_jobs=1, lease_seconds=30)
+    outcome = await store.fail(job_id, claimed.attempt, agent, error_message="network blip", retryable=True)
     assert outcome.status == "pending"
     job = await store.get_job(job_id)
     assert 9 <= (outcome.retry_at - job.updated_at).total_seconds() <= 11  # 10 s × 2^0
     assert job.run_after == outcome.retry_at
-    assert await store.claim("agent", [], max_jobs=1, lease_seconds=30) == []
+    assert await store.claim(agent, [], max_jobs=1, lease_seconds=30) == []
 
 
 async def test_an_expired_lease_requeues_and_counts_the_attempt(store: Store):
     (job_id,) = await submit_many(store, 1)
-    await store.claim("vanished", [], max_jobs=1, lease_seconds=1)
+    await store.claim(await store_agent(store, "vanished"), [], max_jobs=1, lease_seconds=1)
     await asyncio.sleep(1.1)
     (expired,) = await store.expire_leases()
     assert (expired.job_id, expired.status, expired.attempt) == (job_id, "pending", 1)
-    (again,) = await store.claim("other", [], max_jobs=1, lease_seconds=30)
+    (again,) = await store.claim(await store_agent(store, "other"), [], max_jobs=1, lease_seconds=30)
     assert (again.id, again.attempt) == (job_id, 2)
 
 
 async def test_expired_leases_fail_once_attempts_are_used_up(store: Store):
     job, _ = await store.submit("https://drafts.example.com/get_draft?draft_id=lost", max_attempts=2)
     for attempt in (1, 2):
-        (claimed,) = await store.claim(f"agent-{attempt}", [], max_jobs=1, lease_seconds=1)
+        (claimed,) = await store.claim(await store_agent(store, f"agent-{attempt}"), [], max_jobs=1, lease_seconds=1)
         assert claimed.attempt == attempt
         await asyncio.sleep(1.1)
         (expired,) = await store.expire_leases()

@@ -43,6 +43,7 @@ INVALID_URLS = [
     "javascript:alert(1)",
     "https://drafts.example.com/get_draft?draft_id=" + "9" * 2010,  # over 2048 characters
     "https://drafts.example.com/get_draft?draft_id=%00",  # a draft key PostgreSQL could not store
+    "https://drafts.example.com/get_draft?draft_id=%ff%fe",  # a draft_id that is not UTF-8: no key
 ]
 NOT_OBJECT_BODIES = [b"[1, 2]", b'"https://drafts.example.com/d"', b"null", b"42", b"{not json", b"", b"\xff\xfe{}"]
 

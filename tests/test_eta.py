@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from capcut_mate.protocol.jobs import STAGES, JobStatus
 from capcut_mate.server.eta import ETA, EtaEstimator
+from support.agents import store_agent
 from support.drive import AGENT, claim_one, drive
 
 
@@ -38,11 +39,12 @@ async def test_status_carries_eta_seconds_for_processing_jobs(client, store):
     for n in range(3):
         job, _ = await store.submit(draft(f"past-{n}"))
         claimed = await claim_one(store)
+        agent = await store_agent(store, AGENT)
         for progress in STAGES:
-            await store.report_progress(job.id, claimed.attempt, AGENT, progress=progress, stage=None, message=None,
+            await store.report_progress(job.id, claimed.attempt, agent, progress=progress, stage=None, message=None,
                                         lease_seconds=30)
             await asyncio.sleep(0.02 * (progress / 10))
-        await store.complete(job.id, claimed.attempt, AGENT, video_url="https://v.example.com/p.mp4")
+        await store.complete(job.id, claimed.attempt, agent, video_url="https://v.example.com/p.mp4")
 
     running = await drive(store, draft("running"), JobStatus.PROCESSING, progress=30)
     queued = await (await client.post("/v1/gen_video", json={"draft_url": draft("queued")})).json()

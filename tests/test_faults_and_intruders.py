@@ -4,14 +4,19 @@ and a full disk could still break, each tried the way they would try it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gzip
 import json
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from urllib.parse import quote
 
+import asyncpg
 import pytest
 from aiohttp import web
 
@@ -27,15 +32,17 @@ from capcut_mate.agent.exporters.ffmpeg.fetch import (
 from capcut_mate.agent.exporters.ffmpeg.paths import MAX_MATERIALS, FolderIndex
 from capcut_mate.agent.runtime import AgentOptions, AgentRuntime
 from capcut_mate.agent.service_client import ServiceClient
+from capcut_mate.database.errors import DatabaseUnreachable, is_database_error, is_outage, reaching_the_database
 from capcut_mate.database.store import QUERIES, Store
 from capcut_mate.protocol.errors import ServiceError
 from capcut_mate.server import video_store as video_store_module
 from capcut_mate.server.app import create_app
-from capcut_mate.server.app_keys import VIDEO_STORE
+from capcut_mate.server.app_keys import STORE, VIDEO_STORE
+from capcut_mate.server.auth import AGENT_TOKEN, new_token
 from capcut_mate.server.connections import ServiceRunner
 from capcut_mate.server.maintenance import maintain_once
 from capcut_mate.server.video_store import open_video_store
-from support.agents import ProtocolAgent, register_agent, until
+from support.agents import ProtocolAgent, register_agent, store_agent, until
 from support.clients import draft_status, submit_draft
 from support.drive import finished_days_ago
 from support.processes import free_port
@@ -274,6 +281,40 @@ async def _no_partial_upload(client):
     return not any((client.server.app[VIDEO_STORE].folder / ".incoming").iterdir())
 
 
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"), PermissionError(errno.EACCES, "Permission denied"),
+    FileNotFoundError(errno.ENOENT, "No such file or directory"), ConnectionResetError(), TimeoutError(),
+], ids=lambda error: type(error).__name__)
+def test_an_oserror_is_an_outage_only_on_the_way_to_the_database(error):
+    assert not is_outage(error) and not is_database_error(error)  # a disk, a client that hung up, …
+    with pytest.raises(DatabaseUnreachable) as raised, reaching_the_database():
+        raise error
+    assert is_outage(raised.value)  # … and the same error from the store's connection to PostgreSQL
+
+
+@pytest.mark.parametrize("route", ["upload", "video"])
+async def test_a_video_store_oserror_is_never_answered_as_a_database_outage(client, store, caplog, route):
+    """An OSError the video store raised without classifying it (a store's own bug) is an
+    internal error, answered 500 once; never the 503 of an outage, which agents retry forever."""
+    videos = client.server.app[VIDEO_STORE]
+
+    async def broken(*_args, **_kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    if route == "upload":
+        videos.save = broken
+        agent = ProtocolAgent(client, await register_agent(store, "io-error"), "io-error")
+        await submit(client)
+        (job,) = await agent.claim()
+        status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"a video")
+    else:
+        videos.response_for = broken
+        response = await client.get("/videos/1-1-0123456789abcdef.mp4")
+        status, body = response.status, await response.json()
+    assert (status, body["error"]["code"]) == (500, "INTERNAL_ERROR"), body
+    assert "database" not in json.dumps(body).lower() and "database unreachable" not in caplog.text
+
+
 # --- 3. Compressed bodies are refused, never inflated ------------------------------------------
 
 
@@ -339,6 +380,77 @@ async def test_a_storm_of_submits_and_cancels_on_one_draft_never_fails(store, da
     assert await store.invariant_violations([draft]) == []
 
 
+GATE = 1414  # the advisory lock class of the gates below
+
+
+async def test_a_submit_whose_every_try_races_another_submit_still_answers(store, database_url, monkeypatch):
+    """The interleaving the storm above only sometimes finds, forced at every try of one
+    submit: when its statement takes its snapshot the draft has no active job, and before
+    its insert looks for one, another submit of the draft commits a job. Two gates force it:
+    one before each submit_job statement (where the draft's active job is cancelled) and a
+    trigger in the insert, after the snapshot (where the other submit runs). Submits that
+    take turns make the other one wait for this one instead."""
+    gated = "https://gated.example.com/get_draft?draft_id=turns"
+    other = "https://other.example.com/get_draft?draft_id=turns"  # the same draft key
+    at_statement, go = asyncio.Queue(), asyncio.Queue()
+    fetchrow = asyncpg.Connection.fetchrow
+
+    async def gated_fetchrow(connection, query, *args, **kwargs):
+        if query == QUERIES["submit_job"] and args[0] == gated:
+            await at_statement.put(None)
+            await go.get()
+        return await fetchrow(connection, query, *args, **kwargs)
+
+    await store.pool.execute(f"""
+        CREATE SEQUENCE capcut_mate.test_gate_tries;
+        CREATE FUNCTION capcut_mate.test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.draft_url = '{gated}' THEN
+                PERFORM pg_advisory_xact_lock({GATE}, nextval('capcut_mate.test_gate_tries')::integer);
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_gate BEFORE INSERT ON capcut_mate.video_jobs
+            FOR EACH ROW EXECUTE FUNCTION capcut_mate.test_gate();
+    """)
+    holder, racer = await asyncpg.connect(database_url), None
+    try:
+        for gate in range(1, 7):  # more than any number of tries
+            await holder.execute("SELECT pg_advisory_lock($1, $2)", GATE, gate)
+        monkeypatch.setattr(asyncpg.Connection, "fetchrow", gated_fetchrow)
+        submit = asyncio.create_task(store.submit(gated))
+        for gate in range(1, 7):
+            await until(partial(_done_or, submit, _not_empty, at_statement), 5, "the submit's next statement")
+            if submit.done():
+                break
+            await at_statement.get()
+            with contextlib.suppress(ServiceError):
+                await store.cancel(other)  # no active job at the statement's snapshot
+            await go.put(None)
+            await until(partial(_done_or, submit, _waiting_for_locks, store, 1), 5, "the submit in its insert")
+            racer = asyncio.create_task(store.submit(other))  # commits a job, or waits its turn
+            await until(partial(_done_or, racer, _waiting_for_locks, store, 2), 5, "the other submit")
+            await holder.execute("SELECT pg_advisory_unlock($1, $2)", GATE, gate)
+        job, created = await asyncio.wait_for(submit, 5)
+        assert created and (await asyncio.wait_for(racer, 5))[0].id == job.id
+    finally:
+        monkeypatch.undo()
+        await holder.close()
+        await store.pool.execute("DROP TRIGGER test_gate ON capcut_mate.video_jobs;"
+                                 " DROP FUNCTION capcut_mate.test_gate(); DROP SEQUENCE capcut_mate.test_gate_tries")
+    assert await store.invariant_violations([gated]) == []  # the other submit got its job
+
+
+async def _not_empty(queue: asyncio.Queue) -> bool:
+    return not queue.empty()
+
+
+async def _waiting_for_locks(store, count: int) -> bool:
+    return await store.pool.fetchval(
+        "SELECT count(*) >= $1 FROM pg_locks WHERE NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", count)
+
+
 # --- 6. Retention removes the videos it no longer points to -------------------------------------
 
 
@@ -360,7 +472,49 @@ async def test_retention_removes_the_stored_videos_of_the_jobs_it_prunes(client,
     assert (await status_of(client, "https://drafts.example.com/get_draft?draft_id=kept"))["job_id"] == kept["job_id"]
 
 
-# --- 7. Processes sharing one video folder -------------------------------------------------------
+async def _uploaded(client, store, name: str, draft: str, *, complete: bool = True) -> tuple[dict, str]:
+    """A job of its own agent, its attempt's video uploaded (and completed with it)."""
+    agent = ProtocolAgent(client, await register_agent(store, name), name)
+    await submit(client, draft)
+    (job,) = await agent.claim()
+    status, body = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt={job['attempt']}", data=name.encode())
+    assert status == 200, body
+    if complete:
+        assert await agent.complete(job, body["video_url"]) == (200, {"status": "completed"})
+    return job, body["video_url"].rsplit("/", 1)[1]
+
+
+async def test_a_prune_that_dies_before_its_videos_go_leaves_none_after_the_next_upkeep(
+        client, store, settings, monkeypatch):
+    job, name = await _uploaded(client, store, "pruned", DRAFT)
+    await finished_days_ago(store, job["id"], 40)
+    videos, prune = client.server.app[VIDEO_STORE], store.prune
+
+    async def dies_once_the_jobs_are_gone(*args, **kwargs):
+        await prune(*args, **kwargs)
+        raise ConnectionResetError("the service process was killed")  # with the jobs deleted, the videos not
+
+    monkeypatch.setattr(store, "prune", dies_once_the_jobs_are_gone)
+    with pytest.raises(ConnectionResetError):
+        await maintain_once(store, 30, videos)
+    monkeypatch.undo()
+    assert await store.get_job(job["id"]) is None and (settings.videos_path / name).exists()
+    await maintain_once(store, 30, videos)  # the next upkeep, in this process or another
+    assert not (settings.videos_path / name).exists()
+
+
+async def test_upkeep_removes_the_stored_videos_no_job_can_show_and_keeps_the_rest(client, store, settings):
+    shown, shown_name = await _uploaded(client, store, "shown", DRAFT)
+    running, running_name = await _uploaded(client, store, "running", DRAFT + "-running", complete=False)
+    lost, lost_name = await _uploaded(client, store, "lost", DRAFT + "-lost", complete=False)
+    await store.pool.execute("UPDATE capcut_mate.video_jobs SET lease_expires_at = now() WHERE id = $1", lost["id"])
+    assert [lease.job_id for lease in await store.expire_leases()] == [lost["id"]]  # its agent died before complete
+    gone = settings.videos_path / f"{lost['id'] + 1000}-1-{'c' * 16}.mp4"  # of a job no longer there
+    gone.write_bytes(b"an orphan")
+    await maintain_once(store, 0, client.server.app[VIDEO_STORE])
+    assert sorted(path.name for path in settings.videos_path.iterdir() if path.is_file()) == sorted(
+        [shown_name, running_name])
+
 
 
 async def test_a_second_process_starting_on_the_same_video_folder_keeps_uploads_in_flight(
@@ -419,17 +573,31 @@ async def test_readyz_says_why_the_video_folder_fails_but_not_where_it_is(client
     assert str(settings.videos_path) not in json.dumps(body) and str(settings.videos_path) in caplog.text
 
 
-# --- 8. Invalid percent-escapes keep drafts apart ------------------------------------------------
+# --- 8. A draft_id with no value is refused; different drafts never share a key -------------------
+
+UNDECODABLE = [f"https://{host}.example.com/get_draft?draft_id={escape}"
+               for host, escape in (("a", "%ff%ff"), ("b", "%fe%fe"), ("c", "%80%80"), ("d", "x%C3"))]
 
 
-async def test_drafts_whose_ids_are_invalid_escapes_never_share_a_job(client):
-    drafts = [f"https://{host}.example.com/get_draft?draft_id={escape}"
-              for host, escape in (("a", "%ff%ff"), ("b", "%fe%fe"), ("c", "%80%80"))]
-    jobs = [await submit(client, url) for url in drafts]
-    assert len({job["job_id"] for job in jobs}) == 3
-    for url, job in zip(drafts, jobs):
-        assert (await status_of(client, url))["job_id"] == job["job_id"]
-        assert (await status_of(client, url))["draft_url"] == url
+@pytest.mark.parametrize("route", ["gen_video", "gen_video_status", "cancel_video"])
+async def test_a_draft_id_that_is_not_utf8_is_refused_and_changes_nothing(client, store, route):
+    for url in UNDECODABLE:
+        response = await client.post(f"/v1/{route}", json={"draft_url": url}, headers={"Accept-Language": "en"})
+        body = await response.json()
+        assert (response.status, body["code"], body["error"]["code"]) == (400, 2001, "VALIDATION_ERROR"), body
+        assert "draft_id" in body["error"]["details"] and "UTF-8" in body["error"]["details"]
+    assert await store.pool.fetchval("SELECT count(*) FROM capcut_mate.video_jobs") == 0
+
+
+async def test_no_url_can_name_another_urls_key_as_its_draft_id(client):
+    """The audit's attack: a URL whose draft_id is a victim's whole URL. The victim's URL, its
+    draft_id undecodable, is refused instead of being keyed by itself, so no job is shared."""
+    victim = "https://victim.example.com/get_draft?draft_id=%ff%fe"
+    evil = "https://evil.example.com/get_draft?draft_id=" + quote(victim, safe="")
+    attackers = await submit(client, evil)
+    assert (await client.post("/v1/gen_video", json={"draft_url": victim})).status == 400
+    assert (await client.post("/v1/gen_video_status", json={"draft_url": victim})).status == 400
+    assert (await status_of(client, evil))["job_id"] == attackers["job_id"]
 
 
 # --- 9. Errors do not leak internals -------------------------------------------------------------
@@ -697,6 +865,90 @@ async def test_a_new_agent_of_a_revoked_name_cannot_finish_the_old_tokens_attemp
     assert after["status"] == "pending" and after["video_url"] == ""
     (again,) = await new.claim()
     assert (again["id"], again["attempt"]) == (job["id"], 2)
+
+
+async def test_a_claim_authenticated_before_a_revoke_takes_nothing_after_it(client, store):
+    """The race of the audit, forced: the claim passes authentication, the revoke commits,
+    then the claim's statement runs. It must find the token gone, not the name still there."""
+    old = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    await submit(client)
+    service_store = client.server.app[STORE]
+    touch = service_store.touch_agent
+
+    async def revoked_meanwhile(agent_id, **seen):  # runs between authentication and the claim
+        service_store.touch_agent = touch
+        await touch(agent_id, **seen)
+        assert await store.revoke_agent("render-01")
+
+    service_store.touch_agent = revoked_meanwhile
+    assert await old.claim() == []
+    assert (await status_of(client))["status"] == "pending"
+    new = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    (job,) = await new.claim()
+    assert job["attempt"] == 1
+    assert await new.complete(job) == (200, {"status": "completed"})
+
+
+async def _revoke_waits(store) -> bool:
+    return await store.pool.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%revoked_at%'"
+        " AND datname = current_database())")
+
+
+async def _claim_waits(store) -> bool:
+    return await store.pool.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%holder%'"
+        " AND datname = current_database())")
+
+
+async def test_a_revoke_waits_for_a_claim_in_flight_and_ends_the_attempt_it_started(store):
+    agent = await store_agent(store, "render-01")
+    job, _ = await store.submit(DRAFT)
+    async with store.pool.acquire() as connection:
+        in_flight = connection.transaction()
+        await in_flight.start()
+        (claimed,) = await Store(connection).claim(agent, [], max_jobs=1, lease_seconds=30)  # not yet committed
+        revoke = asyncio.create_task(store.revoke_agent("render-01"))
+        await until(partial(_done_or, revoke, _revoke_waits, store), 5, "the revoke waiting for the claim")
+        await in_flight.commit()
+    assert await revoke
+    after = await store.get_job(job.id)
+    assert (after.status, after.attempt, after.agent) == ("pending", 1, None)
+
+
+async def test_a_claim_waits_for_a_revoke_in_flight_and_takes_nothing(store):
+    agent = await store_agent(store, "render-01")
+    await store.submit(DRAFT)
+    async with store.pool.acquire() as connection:
+        async with connection.transaction():
+            await connection.fetchval(QUERIES["revoke_agent"], "render-01")  # the revoke, not yet committed
+            claim = asyncio.create_task(store.claim(agent, [], max_jobs=1, lease_seconds=30))
+            await until(partial(_done_or, claim, _claim_waits, store), 5, "the claim waiting for the revoke")
+    assert await claim == []
+    assert (await store.find_job_for_draft(DRAFT)).status == "pending"
+
+
+async def _done_or(task: asyncio.Task, waiting, *args) -> bool:
+    return task.done() or await waiting(*args)
+
+
+async def test_a_token_changed_behind_the_stores_back_still_fences_its_attempts(client, store):
+    """The fence is the token that claimed the attempt, not the agent's name: even when a
+    name gets a new token without the store ending its attempts (psql), the new token
+    writes nothing for them."""
+    old = ProtocolAgent(client, await register_agent(store, "render-01"), "render-01")
+    await submit(client)
+    (job,) = await old.claim()
+    fresh = new_token(AGENT_TOKEN)
+    await store.pool.execute("UPDATE capcut_mate.agents SET token_id = $2, token_hash = $3 WHERE name = $1",
+                             "render-01", fresh.token_id, fresh.token_hash)
+    new = ProtocolAgent(client, fresh.token, "render-01")
+    assert (await new.progress(job, 50))[0] == 409
+    assert (await new.complete(job))[0] == 409
+    assert (await new.fail(job))[0] == 409
+    status, _ = await new.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"not mine")
+    assert status == 409
+    assert (await status_of(client))["status"] == "processing"
 
 
 # --- 14. Status polls need no statistics -------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from support.agents import store_agent
 from support.farm import EXPORT_COMMAND, AgentProcess, Farm, process_alive
 from support.postgres import postmaster_running, stop_postmaster, with_database
 from support.processes import ServiceProcess, command_env, free_port, run_command
@@ -164,7 +165,7 @@ async def test_local_agents_of_a_killed_serve_stop_and_their_job_is_taken_again(
             await asyncio.sleep(0.1)
         job = await store.get_job(job_id)
         assert job.status == "processing"  # nobody could hand it back: its lease runs out
-        await store.expire_lease_now(job.id, job.attempt, job.agent)
+        await store.expire_lease_now(job.id, job.attempt, await store_agent(store, job.agent))
         await store.expire_leases()
         job = await store.get_job(job_id)
         assert (job.status, job.attempt) == ("pending", 1)  # retryable, for the next service's agents

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from capcut_mate.protocol.jobs import JobStatus
+from support.agents import store_agent
 from support.drive import drive
 
 
@@ -30,7 +31,7 @@ async def test_a_lost_submission_is_reported(store):
 
 async def test_a_processing_job_past_its_lease_is_reported(store):
     job = await drive(store, draft("stale"), JobStatus.PROCESSING)
-    await store.expire_lease_now(job.id, job.attempt, job.agent)
+    await store.expire_lease_now(job.id, job.attempt, await store_agent(store, job.agent))
     await asyncio.sleep(0.3)
     assert await store.invariant_violations(lease_grace_seconds=5) == []
     assert [v["invariant"] for v in await store.invariant_violations(lease_grace_seconds=0.1)] == [

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from capcut_mate.protocol.jobs import JobStatus, draft_key
+from capcut_mate.protocol.jobs import JobStatus, UndecodableDraftId, draft_key
+from support.agents import store_agent
 from support.drive import AGENT, claim_one, drive
 
 DRAFT = "https://capcut-mate.jcaigc.cn/openapi/capcut-mate/v1/get_draft?draft_id=2025092811473036584258"
@@ -24,6 +25,16 @@ DRAFT = "https://capcut-mate.jcaigc.cn/openapi/capcut-mate/v1/get_draft?draft_id
 )
 def test_draft_key(url, key):
     assert draft_key(url) == key
+
+
+@pytest.mark.parametrize("url", [
+    "https://a.example.com/get_draft?draft_id=%ff",
+    "https://a.example.com/get_draft?draft_id=%E8%8D",  # cut short
+    "https://a.example.com/get_draft?x=%ff&draft_id=ok%80",
+])
+def test_a_draft_id_that_is_not_utf8_has_no_key(url):
+    with pytest.raises(UndecodableDraftId):
+        draft_key(url)
 
 
 async def test_submitting_twice_while_active_gives_one_job(client, store):
@@ -95,19 +106,21 @@ async def test_cancel_a_pending_job_fails_it_at_once(client, store):
     assert (body["job_id"], body["status"], body["error_message"]) == (job.id, "failed", "任务已取消")
     assert body["completed_at"] is not None
     # Nothing claims it afterwards.
-    assert await store.claim(AGENT, [], max_jobs=10, lease_seconds=30) == []
+    agent = await store_agent(store, AGENT)
+    assert await store.claim(agent, [], max_jobs=10, lease_seconds=30) == []
 
 
 async def test_cancel_a_processing_job_flags_it_for_its_agent(client, store):
     job = await drive(store, DRAFT, JobStatus.PROCESSING)
     body = await (await client.post("/v1/cancel_video", json={"draft_url": DRAFT})).json()
     assert (body["status"], body["cancel_requested"]) == ("processing", True)
+    agent = await store_agent(store, AGENT)
     ack = await store.report_progress(
-        job.id, job.attempt, AGENT, progress=70, stage=None, message=None, lease_seconds=30
+        job.id, job.attempt, agent, progress=70, stage=None, message=None, lease_seconds=30
     )
     assert ack.cancel is True
     # The agent stops and reports failure; the job ends cancelled, and is not retried.
-    outcome = await store.fail(job.id, job.attempt, AGENT, error_message="stopped", retryable=True)
+    outcome = await store.fail(job.id, job.attempt, agent, error_message="stopped", retryable=True)
     assert outcome.status is JobStatus.FAILED
     status = await (await client.post("/v1/gen_video_status", json={"draft_url": DRAFT})).json()
     assert (status["status"], status["error_message"]) == ("failed", "任务已取消")
@@ -118,8 +131,9 @@ async def test_a_cancelled_job_does_not_extend_its_lease(store):
     await store.cancel(DRAFT)
     before = (await store.get_job(job.id)).lease_expires_at
     await asyncio.sleep(0.01)
+    agent = await store_agent(store, AGENT)
     ack = await store.report_progress(
-        job.id, job.attempt, AGENT, progress=70, stage=None, message=None, lease_seconds=300
+        job.id, job.attempt, agent, progress=70, stage=None, message=None, lease_seconds=300
     )
     assert ack.lease_expires_at == before
 
@@ -137,15 +151,16 @@ async def test_cancel_of_a_finished_job_is_refused(client, store, final):
 async def test_every_change_is_in_the_history(store):
     job, _ = await store.submit(DRAFT)
     claimed = await claim_one(store)
+    agent = await store_agent(store, AGENT)
     for progress in (10, 20, 30, 50, 70, 90):
         await store.report_progress(
-            job.id, claimed.attempt, AGENT, progress=progress, stage=None, message=None, lease_seconds=30
+            job.id, claimed.attempt, agent, progress=progress, stage=None, message=None, lease_seconds=30
         )
         # A heartbeat at the same progress is not a change.
         await store.report_progress(
-            job.id, claimed.attempt, AGENT, progress=progress, stage=None, message=None, lease_seconds=30
+            job.id, claimed.attempt, agent, progress=progress, stage=None, message=None, lease_seconds=30
         )
-    await store.complete(job.id, claimed.attempt, AGENT, video_url="https://v.example.com/1.mp4")
+    await store.complete(job.id, claimed.attempt, agent, video_url="https://v.example.com/1.mp4")
     rows = await store.pool.fetch(
         "SELECT from_status, to_status, progress, stage, attempt, agent FROM job_events WHERE job_id = $1 ORDER BY id",
         job.id,

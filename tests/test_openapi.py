@@ -68,3 +68,18 @@ async def test_the_docs_page_renders_the_document(client):
     response = await client.get("/docs")
     assert response.status == 200 and response.content_type == "text/html"
     assert "/openapi.json" in await response.text()
+
+
+async def test_every_agent_route_documents_every_answer_a_valid_call_can_get(client):
+    """Whatever its body: too large (413, extra fields are allowed), too slow (408), the
+    database down (503) or a query failed (500); progress below the job's (400
+    PROGRESS_REGRESSION); a lease lost (409) or no such job (404) on the job routes."""
+    document = await (await client.get("/openapi.json")).json()
+    agent_routes = {path: methods for path, methods in document["paths"].items() if path.startswith("/agent/")}
+    assert len(agent_routes) == 8
+    for path, methods in agent_routes.items():
+        expected = {"200", "400", "401", "408", "413", "500", "503"} | ({"404", "409"} if "{job_id}" in path else set())
+        for operation in methods.values():
+            assert expected <= set(operation["responses"]), path
+    progress = agent_routes["/agent/v1/jobs/{job_id}/progress"]["post"]["responses"]["400"]["description"]
+    assert "PROGRESS_REGRESSION" in progress

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from capcut_mate.protocol.jobs import JobStatus
+from support.agents import store_agent
 from support.drive import AGENT, claim_one
 from support.spec import python_polling_example
 
@@ -33,12 +34,13 @@ async def test_the_documented_polling_loop_sees_the_job_through(client, store):
 
     await seen("pending")
     claimed = await claim_one(store)
+    agent = await store_agent(store, AGENT)
     await seen("processing")
     await store.report_progress(
-        claimed.id, claimed.attempt, AGENT, progress=70, stage=None, message=None, lease_seconds=30
+        claimed.id, claimed.attempt, agent, progress=70, stage=None, message=None, lease_seconds=30
     )
     await seen("processing, 进度: 70%")
-    await store.complete(claimed.id, claimed.attempt, AGENT, video_url="https://videos.example.com/done.mp4")
+    await store.complete(claimed.id, claimed.attempt, agent, video_url="https://videos.example.com/done.mp4")
 
     result = await asyncio.wait_for(polling, timeout=10)
     assert result["status"] == JobStatus.COMPLETED

@@ -172,6 +172,13 @@ def test_a_draft_url_to_a_closed_port_is_one_line_after_its_silent_retries(tmp_p
     assert not list(tmp_path.iterdir())
 
 
+def test_a_draft_url_whose_draft_id_is_not_utf8_is_one_line(tmp_path):
+    result = render("https://drafts.example.com/get_draft?draft_id=%ff%fe", tmp_path / "out.mp4")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["capcut-mate render: draft_id must be UTF-8 once percent-decoded"]
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("status", [404, 500])
 async def test_a_draft_url_answering_an_http_error_is_one_line(aiohttp_server, tmp_path, status):
     async def refuse(request: web.Request) -> web.Response:

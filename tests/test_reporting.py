@@ -18,7 +18,7 @@ import asyncpg
 from capcut_mate.database.store import Store
 from capcut_mate.protocol.jobs import STAGES
 from capcut_mate.reporting import SECTIONS
-from support.agents import register_agent
+from support.agents import register_agent, store_agent
 from support.history import expected_stage_durations, expected_stage_endings, recorded_stage_endings
 from support.postgres import throwaway_database
 from support.processes import command_env, run_command
@@ -32,14 +32,15 @@ def draft(name: str) -> str:
 
 
 async def run_stages(store: Store, job_id: int, attempt: int, agent: str, upto: int = 90) -> None:
+    holder = await store_agent(store, agent)
     for progress in (p for p in STAGES if p <= upto):
-        await store.report_progress(job_id, attempt, agent, progress=progress, stage=None, message=None,
+        await store.report_progress(job_id, attempt, holder, progress=progress, stage=None, message=None,
                                     lease_seconds=30)
         await asyncio.sleep(0.01)
 
 
 async def claim_for(store: Store, agent: str, tag: str, lease_seconds: int = 30):
-    (claimed,) = await store.claim(agent, [tag], max_jobs=1, lease_seconds=lease_seconds)
+    (claimed,) = await store.claim(await store_agent(store, agent), [tag], max_jobs=1, lease_seconds=lease_seconds)
     return claimed
 
 
@@ -47,34 +48,36 @@ async def build_history(store: Store) -> None:
     """Jobs across stages, retries, failures and two agents (plus one that never worked)."""
     for name in ("render-1", "render-2", "never-worked"):
         await register_agent(store, name)
+    render_1, render_2 = await store_agent(store, "render-1"), await store_agent(store, "render-2")
 
     # A: done by render-1 at the first try.
     a, _ = await store.submit(draft("a"), requirements=["a"])
     claimed = await claim_for(store, "render-1", "a")
     await run_stages(store, a.id, claimed.attempt, "render-1")
-    await store.complete(a.id, claimed.attempt, "render-1", video_url="https://v.example.com/a.mp4")
+    await store.complete(a.id, claimed.attempt, render_1, video_url="https://v.example.com/a.mp4")
 
     # B: render-1 loses its lease; render-2 finishes it.
     b, _ = await store.submit(draft("b"), requirements=["b"])
     await claim_for(store, "render-1", "b", lease_seconds=1)
-    await store.report_progress(b.id, 1, "render-1", progress=30, stage=None, message="slow", lease_seconds=1)
+    await store.report_progress(b.id, 1, render_1, progress=30, stage=None, message="slow", lease_seconds=1)
     await asyncio.sleep(1.1)
     assert [lease.job_id for lease in await store.expire_leases()] == [b.id]
     claimed = await claim_for(store, "render-2", "b")
     await run_stages(store, b.id, claimed.attempt, "render-2")
-    await store.complete(b.id, claimed.attempt, "render-2", video_url="https://v.example.com/b.mp4")
+    await store.complete(b.id, claimed.attempt, render_2, video_url="https://v.example.com/b.mp4")
 
     # C and H: the same failure for good, on render-2 and on render-1.
     for name, agent in (("c", "render-2"), ("h", "render-1")):
         job, _ = await store.submit(draft(name), requirements=[name])
         claimed = await claim_for(store, agent, name)
         await run_stages(store, job.id, claimed.attempt, agent, upto=50)
-        await store.fail(job.id, claimed.attempt, agent, error_message=MISSING, retryable=False)
+        await store.fail(job.id, claimed.attempt, await store_agent(store, agent), error_message=MISSING,
+                         retryable=False)
 
     # D: a retryable failure on render-1, back in the queue for its backoff.
     d, _ = await store.submit(draft("d"), requirements=["d"])
     claimed = await claim_for(store, "render-1", "d")
-    await store.fail(d.id, claimed.attempt, "render-1", error_message="network blip", retryable=True)
+    await store.fail(d.id, claimed.attempt, render_1, error_message="network blip", retryable=True)
 
     # E pending; F processing at 50 on render-1; G cancelled while pending.
     await store.submit(draft("e"), requirements=["e"])
@@ -91,8 +94,9 @@ async def build_wandering_job(store: Store) -> int:
     at the end, the cancel winning over its completion."""
     job, _ = await store.submit(draft("wander"), requirements=["wander"])
     claimed = await claim_for(store, "render-1", "wander")
+    render_1 = await store_agent(store, "render-1")
     for progress, stage in ((20, "渲染"), (30, "合成"), (40, "渲染")):
-        await store.report_progress(job.id, claimed.attempt, "render-1", progress=progress, stage=stage,
+        await store.report_progress(job.id, claimed.attempt, render_1, progress=progress, stage=stage,
                                     message=None, lease_seconds=30)
         await asyncio.sleep(0.01)
     await store.cancel(draft("wander"))
@@ -101,7 +105,7 @@ async def build_wandering_job(store: Store) -> int:
             await connection.execute(
                 "UPDATE capcut_mate.video_jobs SET progress = $2, stage = $3 WHERE id = $1", job.id, progress, stage)
     await asyncio.sleep(0.01)
-    await store.complete(job.id, claimed.attempt, "render-1", video_url="https://v.example.com/w.mp4")
+    await store.complete(job.id, claimed.attempt, render_1, video_url="https://v.example.com/w.mp4")
     return job.id
 
 
@@ -260,7 +264,8 @@ async def test_report_figures_summarise_the_same_history(store: Store):
 async def finished_job(store: Store, name: str) -> int:
     job, _ = await store.submit(draft(name), requirements=[name])
     claimed = await claim_for(store, "retiree", name)
-    await store.complete(job.id, claimed.attempt, "retiree", video_url="https://v.example.com/x.mp4")
+    retiree = await store_agent(store, "retiree")
+    await store.complete(job.id, claimed.attempt, retiree, video_url="https://v.example.com/x.mp4")
     return job.id
 
 
@@ -408,8 +413,12 @@ def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgre
             await store.close()
 
     async def write_history(store: Store):
+        # Today's store fences attempts on the column of 0008: it is there while the history
+        # is written, and goes before the upgrade, which adds it again and fills it in.
+        await store.pool.execute("ALTER TABLE video_jobs ADD COLUMN agent_token_id text")
         await build_history(store)
         await build_wandering_job(store)
+        await store.pool.execute("ALTER TABLE video_jobs DROP COLUMN agent_token_id")
         return await stage_rows(store)
 
     async def stage_rows(store: Store):
@@ -417,13 +426,14 @@ def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgre
 
     async def read_back(store: Store):
         stages = {tuple(r) for r in await store.pool.fetch("SELECT * FROM stage_durations")}
-        return stages, *(await read_history(store))[:2]
+        render_1 = await store.pool.fetchval("SELECT token_id FROM agents WHERE name = 'render-1'")
+        return stages, *(await read_history(store))[:2], render_1
 
     with throwaway_database(postgres_url) as dsn:
         command.upgrade(alembic_config(dsn), "0005")
         before = asyncio.run(on_store(dsn, write_history))
         command.upgrade(alembic_config(dsn), "head")
-        after, jobs, events = asyncio.run(on_store(dsn, read_back))
+        after, jobs, events, render_1 = asyncio.run(on_store(dsn, read_back))
     assert after == expected_stage_durations(events)
     assert recorded_stage_endings(events) == expected_stage_endings(events)
     # Only the wandering job's return to 渲染 reads differently: 0005 summed the visits.
@@ -433,3 +443,5 @@ def test_upgrading_fills_in_the_stage_endings_of_history_already_written(postgre
     # The job still running carries its stage's first progress, for when it leaves it.
     (running,) = [job for job in jobs if job["status"] == "processing"]
     assert running["stage_start_progress"] == 50
+    # And the token that runs it (0008), so that its agent's writes still count.
+    assert running["agent_token_id"] == render_1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -218,6 +219,31 @@ async def test_upkeep_aborts_the_uploads_no_attempt_can_finish(s3_service, store
         await bucket.client.create_multipart_upload(Bucket=bucket.name, Key=key)
     await maintain_once(store, 0, client.server.app[VIDEO_STORE])
     assert [upload["key"] for upload in await bucket.unfinished_uploads()] == [live]
+
+
+async def test_upkeep_deletes_the_objects_no_job_can_show_and_keeps_the_rest(s3_service, store, bucket):
+    """Among them the objects of jobs a prune removed before it could delete their objects
+    (the process died): upkeep finds them by asking which objects a job can still show."""
+    client = await s3_service()
+    agent, job = await claimed(client, store, "shown")
+    status, shown = await agent.call("PUT", f"/jobs/{job['id']}/video?attempt=1", data=b"the job's video")
+    assert await agent.complete(job, shown["video_url"]) == (200, {"status": "completed"})
+    running_agent, running = await claimed(client, store, "running", DRAFT + "-running")
+    status, uploaded = await running_agent.call("PUT", f"/jobs/{running['id']}/video?attempt=1", data=b"not yet")
+    assert status == 200  # its complete may still come
+    old_agent, old = await claimed(client, store, "old", DRAFT + "-old")
+    status, pruned = await old_agent.call("PUT", f"/jobs/{old['id']}/video?attempt=1", data=b"an old video")
+    assert await old_agent.complete(old, pruned["video_url"]) == (200, {"status": "completed"})
+    await finished_days_ago(store, old["id"], 40)
+    await store.prune(datetime.now(UTC) - timedelta(days=30))  # … and the process dies here
+    await bucket.client.put_object(Bucket=bucket.name, Key=f"videos/{old['id'] + 1000}-1-{'c' * 16}.mp4", Body=b"x")
+    await bucket.client.put_object(Bucket=bucket.name, Key="videos/.readyz/another-host", Body=b"not a video")
+
+    await maintain_once(store, 0, client.server.app[VIDEO_STORE])
+    names = sorted(key.rsplit("/", 1)[1] for key in await bucket.keys())
+    assert names == sorted(["another-host", *(url.split("?")[0].rsplit("/", 1)[1] for url in
+                                              (shown["video_url"], uploaded["video_url"]))])
+    assert await download((await status_of(client))["video_url"]) == (200, b"the job's video")
 
 
 async def test_readyz_reports_the_bucket(s3_service, bucket):

@@ -10,6 +10,7 @@ import pytest
 
 from capcut_mate.database.store import Store
 from capcut_mate.protocol.jobs import ALLOWED_TRANSITIONS, JobStatus
+from support.agents import store_agent
 
 DRAFT = "https://drafts.example.com/get_draft?draft_id=state-machine"
 
@@ -42,12 +43,13 @@ async def job_in(store: Store, status: JobStatus) -> int:
     job, _ = await store.submit(DRAFT)
     if status is JobStatus.PENDING:
         return job.id
-    claimed = await store.claim("psql", [], max_jobs=1, lease_seconds=30)
+    agent = await store_agent(store, "psql")
+    claimed = await store.claim(agent, [], max_jobs=1, lease_seconds=30)
     assert [c.id for c in claimed] == [job.id]
     if status is JobStatus.COMPLETED:
-        await store.complete(job.id, 1, "psql", video_url="https://v.example.com/a.mp4")
+        await store.complete(job.id, 1, agent, video_url="https://v.example.com/a.mp4")
     elif status is JobStatus.FAILED:
-        await store.fail(job.id, 1, "psql", error_message="broken", retryable=False)
+        await store.fail(job.id, 1, agent, error_message="broken", retryable=False)
     return job.id
 
 

@@ -14,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from capcut_mate.database.store import Store
 from capcut_mate.protocol.errors import ServiceError
 from capcut_mate.protocol.jobs import AGENT_LOST_MESSAGE, CANCELLED_MESSAGE
+from support.agents import store_agent
 
 DRAFTS = [f"https://drafts.example.com/get_draft?draft_id=model-{n}" for n in range(3)]
 AGENTS = ["agent-a", "agent-b"]
@@ -42,6 +43,8 @@ class StoreMachine(RuleBasedStateMachine):
         self.store = self.run(Store.open(database_url, pool_size=2))
         tables = "video_jobs, job_events, agents"
         self.run(self.store.pool.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # The store knows an agent by its token; the model, by name.
+        self.tokens = {name: self.run(store_agent(self.store, name)) for name in (*AGENTS, "stranger")}
         self.jobs: dict[int, ModelJob] = {}
         self.submitted: list[str] = []
 
@@ -96,7 +99,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(AGENTS))
     def claim(self, agent):
         claimable = sorted(j.id for j in self.jobs.values() if j.status == "pending" and j.claimable)
-        claimed = self.run(self.store.claim(agent, [], max_jobs=1, lease_seconds=60))
+        claimed = self.run(self.store.claim(self.tokens[agent], [], max_jobs=1, lease_seconds=60))
         if not claimable:
             assert claimed == []
             return
@@ -112,7 +115,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(data=st.data(), value=st.integers(10, 90))
     def progress(self, data, value):
         job = data.draw(st.sampled_from(sorted(self.jobs.values(), key=lambda j: j.id)))
-        agent = job.agent or AGENTS[0]
+        agent = self.tokens[job.agent or AGENTS[0]]
         ack, error = self.attempt(self.store.report_progress(
             job.id, max(job.attempt, 1), agent, progress=value, stage=None, message=None, lease_seconds=60))
         if job.status != "processing":
@@ -129,7 +132,8 @@ class StoreMachine(RuleBasedStateMachine):
         job = data.draw(st.sampled_from(sorted(self.jobs.values(), key=lambda j: j.id)))
         agent = job.agent or AGENTS[0]
         call = ("complete", max(job.attempt, 1), agent, VIDEO)
-        outcome, error = self.attempt(self.store.complete(job.id, max(job.attempt, 1), agent, video_url=VIDEO))
+        outcome, error = self.attempt(self.store.complete(job.id, max(job.attempt, 1), self.tokens[agent],
+                                                              video_url=VIDEO))
         if job.status == "processing":
             assert error is None and not outcome.repeat
             if job.cancel_requested:
@@ -148,7 +152,7 @@ class StoreMachine(RuleBasedStateMachine):
         job = data.draw(st.sampled_from(sorted(self.jobs.values(), key=lambda j: j.id)))
         message, agent = "导出草稿失败: model", job.agent or AGENTS[0]
         call = ("fail", max(job.attempt, 1), agent, message)  # a repeat matches these, whatever `retryable`
-        outcome, error = self.attempt(self.store.fail(job.id, max(job.attempt, 1), agent,
+        outcome, error = self.attempt(self.store.fail(job.id, max(job.attempt, 1), self.tokens[agent],
                                                       error_message=message, retryable=retryable))
         if job.status == "processing":
             assert error is None
@@ -168,7 +172,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def lease_runs_out(self, data):
         job = data.draw(st.sampled_from(sorted(self.processing(), key=lambda j: j.id)))
-        self.run(self.store.expire_lease_now(job.id, job.attempt, job.agent))
+        self.run(self.store.expire_lease_now(job.id, job.attempt, self.tokens[job.agent]))
         expired = self.run(self.store.expire_leases())
         assert [lease.job_id for lease in expired] == [job.id]
         if job.cancel_requested or job.attempt >= MAX_ATTEMPTS:
@@ -184,9 +188,9 @@ class StoreMachine(RuleBasedStateMachine):
         before = self.run(self.store.get_job(job.id))
         for attempt, agent in ((job.attempt + 1, job.agent), (job.attempt, "stranger")):
             _, error = self.attempt(self.store.report_progress(
-                job.id, attempt, agent, progress=90, stage=None, message=None, lease_seconds=60))
+                job.id, attempt, self.tokens[agent], progress=90, stage=None, message=None, lease_seconds=60))
             assert error == "LEASE_LOST"
-            _, error = self.attempt(self.store.complete(job.id, attempt, agent, video_url=VIDEO))
+            _, error = self.attempt(self.store.complete(job.id, attempt, self.tokens[agent], video_url=VIDEO))
             assert error == "LEASE_LOST"
         assert self.run(self.store.get_job(job.id)) == before
 

@@ -54,15 +54,24 @@ SELECT * FROM video_jobs WHERE id = $1;
 SELECT count(*) FROM video_jobs WHERE status IN ('pending', 'processing');
 
 -- name: claim_jobs
--- Pick, lock and start jobs in one statement. SKIP LOCKED lets any number of claimers run
--- at once without waiting on each other or taking the same job; video_jobs_claim_order
--- serves the pick. Requirements must be a subset of the agent's tags.
-WITH picked AS (
+-- Pick, lock and start jobs in one statement, for the agent whose token id is $1, while
+-- that token is live. SKIP LOCKED lets any number of claimers run at once without waiting
+-- on each other or taking the same job; video_jobs_claim_order serves the pick.
+-- Requirements must be a subset of the agent's tags.
+-- The token's row is read FOR SHARE: a revoke or a new token (an UPDATE of that row)
+-- either waits for this claim to commit, and then ends the attempts it started, or
+-- commits first, and this claim finds the token gone and takes nothing. Without it, a
+-- claim authenticated just before a revoke started attempts nobody could end.
+WITH holder AS (
+    SELECT name FROM agents WHERE token_id = $1 AND revoked_at IS NULL FOR SHARE
+),
+picked AS (
     SELECT id
     FROM video_jobs
     WHERE status = 'pending'
       AND run_after <= now()
       AND requirements <@ $2::text[]
+      AND EXISTS (SELECT FROM holder)
     ORDER BY priority DESC, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -72,27 +81,31 @@ SET status = 'processing',
     attempt = j.attempt + 1,
     progress = 10,
     stage = $5,
-    agent = $1,
+    agent = holder.name,
+    agent_token_id = $1,
     lease_expires_at = now() + make_interval(secs => $4),
     started_at = now(),
     last_message = NULL
-FROM picked
+FROM picked, holder
 WHERE j.id = picked.id
 RETURNING j.id, j.attempt, j.draft_url, j.draft_key, j.priority, j.requirements, j.lease_expires_at,
           j.run_after;
 
 -- name: report_progress idempotent
--- Fenced on (id, attempt) and the agent. Extends the lease, except once a cancel was
--- requested: then the lease runs out and the reaper fails the job if the agent never
--- answers. Stage: the one given; else the current one for a heartbeat; else the
--- progress' own stage name ($8).
+-- Fenced on (id, attempt) and the token that claimed the attempt ($3), still live (as
+-- every fenced write below is): an agent's identity is its token, never its name alone.
+-- Extends the lease, except once a cancel was requested: then the lease runs out and the
+-- reaper fails the job if the agent never answers. Stage: the one given; else the
+-- current one for a heartbeat; else the progress' own stage name ($8).
 UPDATE video_jobs
 SET progress = $4,
     stage = coalesce($5::text, CASE WHEN progress = $4 THEN stage END, $8::text),
     last_message = $6,
     lease_expires_at = CASE WHEN cancel_requested THEN lease_expires_at
                             ELSE now() + make_interval(secs => $7) END
-WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing' AND progress <= $4
+WHERE id = $1 AND attempt = $2 AND progress <= $4
+  AND agent_token_id = $3 AND status = 'processing'
+  AND EXISTS (SELECT FROM agents WHERE token_id = $3 AND revoked_at IS NULL)
 RETURNING lease_expires_at, cancel_requested;
 
 -- name: complete_job idempotent
@@ -107,7 +120,9 @@ SET status = CASE WHEN cancel_requested THEN 'failed' ELSE 'completed' END::job_
     lease_expires_at = NULL,
     completed_at = now(),
     last_message = $4
-WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
+WHERE id = $1 AND attempt = $2
+  AND agent_token_id = $3 AND status = 'processing'
+  AND EXISTS (SELECT FROM agents WHERE token_id = $3 AND revoked_at IS NULL)
 RETURNING status;
 
 -- name: fail_job idempotent
@@ -119,7 +134,9 @@ WITH running AS (
            ($5 AND NOT cancel_requested AND attempt < max_attempts) AS retry,
            cancel_requested
     FROM video_jobs
-    WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
+    WHERE id = $1 AND attempt = $2
+      AND agent_token_id = $3 AND status = 'processing'
+      AND EXISTS (SELECT FROM agents WHERE token_id = $3 AND revoked_at IS NULL)
     FOR UPDATE
 )
 UPDATE video_jobs AS j
@@ -128,6 +145,7 @@ SET status = CASE WHEN r.retry THEN 'pending' ELSE 'failed' END::job_status,
     stage = CASE WHEN r.retry THEN $8 ELSE j.stage END,
     error_message = CASE WHEN r.retry THEN NULL WHEN r.cancel_requested THEN $7 ELSE $4 END,
     agent = CASE WHEN r.retry THEN NULL ELSE j.agent END,
+    agent_token_id = CASE WHEN r.retry THEN NULL ELSE j.agent_token_id END,
     lease_expires_at = NULL,
     started_at = CASE WHEN r.retry THEN NULL ELSE j.started_at END,
     completed_at = CASE WHEN r.retry THEN NULL ELSE now() END,
@@ -192,6 +210,7 @@ SET status = CASE WHEN e.give_up THEN 'failed' ELSE 'pending' END::job_status,
                          WHEN e.cancel_requested THEN $2
                          ELSE $3 END,
     agent = CASE WHEN e.give_up THEN j.agent END,
+    agent_token_id = CASE WHEN e.give_up THEN j.agent_token_id END,
     lease_expires_at = NULL,
     started_at = CASE WHEN e.give_up THEN j.started_at END,
     completed_at = CASE WHEN e.give_up THEN now() END,
@@ -235,7 +254,7 @@ ON CONFLICT (name) DO UPDATE
 RETURNING id;
 
 -- name: find_agent_by_token_id idempotent
-SELECT id, name, token_hash, tags, revoked_at IS NOT NULL AS revoked,
+SELECT id, name, token_id, token_hash, tags, revoked_at IS NOT NULL AS revoked,
        (last_seen_at IS NULL OR last_seen_at < now() - interval '10 seconds') AS seen_long_ago
 FROM agents
 WHERE token_id = $1;
@@ -299,12 +318,17 @@ ORDER BY name;
 -- job at once instead of after a whole lease.
 UPDATE video_jobs
 SET lease_expires_at = now()
-WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing';
+WHERE id = $1 AND attempt = $2
+  AND agent_token_id = $3 AND status = 'processing'
+  AND EXISTS (SELECT FROM agents WHERE token_id = $3 AND revoked_at IS NULL);
 
 -- name: check_lease idempotent
--- Whether (id, attempt, agent) still holds the job's lease, before accepting an upload.
+-- Whether (id, attempt, agent's token) still holds the job's lease, before accepting an upload.
 SELECT EXISTS (
-    SELECT FROM video_jobs WHERE id = $1 AND attempt = $2 AND agent = $3 AND status = 'processing'
+    SELECT FROM video_jobs
+    WHERE id = $1 AND attempt = $2
+      AND agent_token_id = $3 AND status = 'processing'
+      AND EXISTS (SELECT FROM agents WHERE token_id = $3 AND revoked_at IS NULL)
 );
 
 -- name: live_attempts idempotent
@@ -314,6 +338,17 @@ SELECT j.id, j.attempt
 FROM video_jobs AS j
 JOIN unnest($1::bigint[], $2::integer[]) AS p(id, attempt) ON j.id = p.id AND j.attempt = p.attempt
 WHERE j.status = 'processing';
+
+-- name: videos_in_use idempotent
+-- Of these stored videos ($1 job ids, $2 attempts, $3 names side by side), those a job may
+-- still show: its attempt still runs (its complete may yet name it), or it is its job's
+-- video_url (a name in the URL's path; matching loosely only ever keeps more). Any other is
+-- nobody's: its job is gone (pruned), or its attempt ended without it.
+SELECT v.name
+FROM unnest($1::bigint[], $2::integer[], $3::text[]) AS v(job_id, attempt, name)
+JOIN video_jobs AS j ON j.id = v.job_id
+WHERE (j.status = 'processing' AND j.attempt = v.attempt)
+   OR j.video_url LIKE '%/' || v.name || '%';
 
 -- name: find_operator_by_token_id idempotent
 SELECT id, name, token_hash, revoked_at IS NOT NULL AS revoked
@@ -422,8 +457,8 @@ SELECT ensure_job_event_partitions(now(), now() + interval '3 months');
 
 -- name: prune_finished_jobs
 -- One batch of retention: finished jobs that ended before $1, with their events (the
--- foreign key cascades). SKIP LOCKED: never waits on anyone. The video URLs go back so
--- that the videos the service stored for these jobs go too.
+-- foreign key cascades). SKIP LOCKED: never waits on anyone. Their stored videos go with
+-- the next video store upkeep (videos_in_use), which no crash in between can skip.
 DELETE FROM video_jobs
 WHERE id IN (
     SELECT id FROM video_jobs
@@ -432,7 +467,7 @@ WHERE id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, video_url;
+RETURNING id;
 
 -- name: droppable_event_partitions
 -- Event partitions (job_events_YYYY_MM) that ended before the cutoff $1 and hold no event

@@ -65,6 +65,9 @@ CREATE TABLE capcut_mate.video_jobs (
     -- dashboard and stage_durations); kept by video_jobs_stamp_stage_start.
     stage_started_at     timestamptz NOT NULL DEFAULT now(),
     stage_start_progress smallint NOT NULL DEFAULT 0,
+    -- The token id of the claim that started the attempt (its agent's identity): writes
+    -- for the attempt are fenced on it, never on the agent's name alone.
+    agent_token_id       text,
 
     CONSTRAINT video_jobs_attempt_in_range CHECK (attempt BETWEEN 0 AND max_attempts),
     CONSTRAINT video_jobs_progress_matches_status CHECK (

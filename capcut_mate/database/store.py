@@ -93,8 +93,12 @@ class ExpiredLease:
 
 @dataclass(frozen=True, slots=True)
 class AgentCredentials:
+    """An agent as its token names it. The token is its identity: the store's agent calls
+    take these, and fence each attempt on the token id that claimed it."""
+
     id: int
     name: str
+    token_id: str
     token_hash: bytes
     tags: list[str]
     revoked: bool
@@ -126,7 +130,6 @@ class OperatorCredentials:
 class PruneResult:
     jobs_deleted: int
     partitions_dropped: list[str]
-    videos: tuple[tuple[int, str], ...] = ()  # (job id, video_url) of the completed jobs removed
 
 
 # A pooled connection found dead when used: its server process was terminated (57P01, sent
@@ -254,10 +257,12 @@ class Store:
     # --- the client API ------------------------------------------------------------
 
     async def submit(
-        self, draft_url: str, *, priority: int = 0, requirements: Sequence[str] = (), max_attempts: int = 3
+        self, draft_url: str, *, priority: int = 0, requirements: Sequence[str] = (), max_attempts: int = 3,
+        key: str | None = None,
     ) -> tuple[Job, bool]:
-        """Queue a job for the draft, or return its active one. True when a job was created."""
-        key = draft_key(draft_url)
+        """Queue a job for the draft, or return its active one. True when a job was created.
+        `key`: the draft key, when it is known already (a retry keeps its job's)."""
+        key = key or draft_key(draft_url)
 
         async def submit_in_turn(connection: asyncpg.Connection) -> asyncpg.Record | None:
             await connection.execute(QUERIES["lock_draft_for_submit"], key)
@@ -306,10 +311,11 @@ class Store:
     # --- the agent protocol ----------------------------------------------------------
 
     async def claim(
-        self, agent: str, tags: Sequence[str], *, max_jobs: int, lease_seconds: int
+        self, agent: AgentCredentials, tags: Sequence[str], *, max_jobs: int, lease_seconds: int
     ) -> list[ClaimedJob]:
+        """Start up to max_jobs jobs for the agent; none once its token is revoked or replaced."""
         records = await self._fetch(
-            QUERIES["claim_jobs"], agent, list(tags), max_jobs, float(lease_seconds), STAGES[10]
+            QUERIES["claim_jobs"], agent.token_id, list(tags), max_jobs, float(lease_seconds), STAGES[10]
         )
         jobs = [ClaimedJob(**dict(record), lease_seconds=lease_seconds) for record in records]
         # UPDATE … RETURNING keeps no order; hand jobs out in claim order.
@@ -319,7 +325,7 @@ class Store:
         self,
         job_id: int,
         attempt: int,
-        agent: str,
+        agent: AgentCredentials,
         *,
         progress: int,
         stage: str | None,
@@ -328,7 +334,7 @@ class Store:
     ) -> ProgressAck:
         record = await self._fetchrow(
             QUERIES["report_progress"],
-            job_id, attempt, agent, progress, stage, message, float(lease_seconds), stage_for(progress),
+            job_id, attempt, agent.token_id, progress, stage, message, float(lease_seconds), stage_for(progress),
         )
         if record is not None:
             return ProgressAck(record["lease_expires_at"], record["cancel_requested"])
@@ -340,9 +346,11 @@ class Store:
         # The row changed between the two statements (reaped, cancelled, finished).
         raise ServiceError(Errors.LEASE_LOST)
 
-    async def complete(self, job_id: int, attempt: int, agent: str, *, video_url: str) -> CompleteOutcome:
+    async def complete(
+        self, job_id: int, attempt: int, agent: AgentCredentials, *, video_url: str
+    ) -> CompleteOutcome:
         record = await self._fetchrow(
-            QUERIES["complete_job"], job_id, attempt, agent, video_url, COMPLETED_STAGE, CANCELLED_MESSAGE
+            QUERIES["complete_job"], job_id, attempt, agent.token_id, video_url, COMPLETED_STAGE, CANCELLED_MESSAGE
         )
         if record is not None:
             return CompleteOutcome(JobStatus(record["status"]), repeat=False)
@@ -352,11 +360,11 @@ class Store:
         raise ServiceError(Errors.LEASE_LOST)
 
     async def fail(
-        self, job_id: int, attempt: int, agent: str, *, error_message: str, retryable: bool
+        self, job_id: int, attempt: int, agent: AgentCredentials, *, error_message: str, retryable: bool
     ) -> FailOutcome:
         record = await self._fetchrow(
             QUERIES["fail_job"],
-            job_id, attempt, agent, error_message, retryable,
+            job_id, attempt, agent.token_id, error_message, retryable,
             float(retry_delay_seconds(attempt)), CANCELLED_MESSAGE, PENDING_STAGE,
         )
         if record is not None:
@@ -377,17 +385,20 @@ class Store:
         ending = await self._fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
         return ending["agent"] if ending is not None else None
 
-    async def _ending_by(self, job_id: int, attempt: int, agent: str, *, message: str) -> asyncpg.Record | None:
+    async def _ending_by(
+        self, job_id: int, attempt: int, agent: AgentCredentials, *, message: str
+    ) -> asyncpg.Record | None:
         """The history row that ended this attempt, if this agent ended it with this message:
-        what a repeated complete or fail must match to be answered as before."""
+        what a repeated complete or fail must match to be answered as before (the answer
+        only; a repeat changes nothing)."""
         await self.require_job(job_id)
         ending = await self._fetchrow(QUERIES["ending_of_attempt"], job_id, attempt)
-        if ending is not None and ending["agent"] == agent and ending["message"] == message:
+        if ending is not None and ending["agent"] == agent.name and ending["message"] == message:
             return ending
         return None
 
-    async def expire_lease_now(self, job_id: int, attempt: int, agent: str) -> None:
-        await self._execute(QUERIES["expire_lease_now"], job_id, attempt, agent)
+    async def expire_lease_now(self, job_id: int, attempt: int, agent: AgentCredentials) -> None:
+        await self._execute(QUERIES["expire_lease_now"], job_id, attempt, agent.token_id)
 
     async def require_job(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
@@ -395,15 +406,25 @@ class Store:
             raise ServiceError(Errors.JOB_NOT_FOUND)
         return job
 
-    async def fenced_job(self, job_id: int, attempt: int, agent: str) -> Job:
-        """The job, if (attempt, agent) still hold its lease; else LEASE_LOST."""
-        job = await self.require_job(job_id)
-        if job.status is not JobStatus.PROCESSING or job.attempt != attempt or job.agent != agent:
+    async def fenced_job(self, job_id: int, attempt: int, agent: AgentCredentials) -> Job:
+        """The job, if (attempt, the agent's token) still hold its lease; else LEASE_LOST."""
+        record = await self._fetchrow(QUERIES["get_job"], job_id)
+        if record is None:
+            raise ServiceError(Errors.JOB_NOT_FOUND)
+        if (record["status"], record["attempt"], record["agent_token_id"]) != (
+                JobStatus.PROCESSING, attempt, agent.token_id):
             raise ServiceError(Errors.LEASE_LOST)
-        return job
+        return Job.from_record(record)
 
-    async def holds_lease(self, job_id: int, attempt: int, agent: str) -> bool:
-        return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent)
+    async def holds_lease(self, job_id: int, attempt: int, agent: AgentCredentials) -> bool:
+        return await self._fetchval(QUERIES["check_lease"], job_id, attempt, agent.token_id)
+
+    async def videos_in_use(self, videos: Sequence[tuple[int, int, str]]) -> set[str]:
+        """Of these stored videos, (job id, attempt, name), the names a job may still show."""
+        if not videos:
+            return set()
+        records = await self._fetch(QUERIES["videos_in_use"], *(list(column) for column in zip(*videos)))
+        return {record["name"] for record in records}
 
     async def live_attempts(self, attempts: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
         """Of these (job id, attempt) pairs, those still processing."""
@@ -517,7 +538,8 @@ class Store:
         if job.status is not JobStatus.FAILED:
             raise ServiceError(Errors.JOB_NOT_RETRYABLE)
         return await self.submit(
-            job.draft_url, priority=job.priority, requirements=job.requirements, max_attempts=max_attempts
+            job.draft_url, priority=job.priority, requirements=job.requirements, max_attempts=max_attempts,
+            key=job.draft_key,
         )
 
     async def queue_summary(self) -> dict[str, Any]:
@@ -584,7 +606,8 @@ class Store:
         Whole monthly event partitions go first, with one DROP each; then the jobs, in
         batches that never wait on a locked row. A partition's DROP holds job writes for a
         moment, and gives up after PARTITION_LOCK_TIMEOUT rather than hold them longer (a
-        busy moment only defers it to the next run).
+        busy moment only defers it to the next run). Their stored videos go with the video
+        store's upkeep (remove_unused), whenever it runs next.
         """
         dropped = []
         for record in await self._fetch(QUERIES["droppable_event_partitions"], cutoff):
@@ -594,15 +617,13 @@ class Store:
             except asyncpg.LockNotAvailableError:
                 pass
         deleted = 0
-        videos: list[tuple[int, str]] = []
         while True:
             rows = await self._fetch(QUERIES["prune_finished_jobs"], cutoff, batch)
             deleted += len(rows)
-            videos += [(row["id"], row["video_url"]) for row in rows if row["video_url"]]
             if len(rows) < batch:
                 break
         await self.ensure_event_partitions()
-        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped, videos=tuple(videos))
+        return PruneResult(jobs_deleted=deleted, partitions_dropped=dropped)
 
     async def _partition_ddl(self, statement: str):
         """Make or drop an event partition: one process at a time, taking video_jobs before

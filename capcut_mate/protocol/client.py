@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from pydantic_core import PydanticCustomError
 
 from capcut_mate.protocol.errors import ErrorKind, Errors
-from capcut_mate.protocol.jobs import JobStatus
+from capcut_mate.protocol.jobs import JobStatus, UndecodableDraftId, draft_key
 
 # Every client route is served under both (CONTRACT.md, "Routes").
 CLIENT_PREFIXES = ("/openapi/capcut-mate/v1", "/v1")
@@ -90,7 +90,9 @@ class DraftRequest(BaseModel):
 
     draft_url: str = Field(json_schema_extra={
         "minLength": 1, "maxLength": MAX_DRAFT_URL_LENGTH, "pattern": HTTP_URL_PATTERN,
-        "description": "An absolute http(s) URL of at most 2048 characters.",
+        "description": "An absolute http(s) URL of at most 2048 characters. Its draft_id query parameter's "
+                       "value is the draft's key (else the whole URL is); a draft_id that is not UTF-8 once "
+                       "percent-decoded (`%ff`, `%80`) has no value and is refused (400, 2001).",
     })
     apiKey: StoredText | None = Field(default=None, description="Client API key, checked where keys are configured.")
 
@@ -101,6 +103,10 @@ class DraftRequest(BaseModel):
             raise PydanticCustomError("draft_url_required", "draft_url is required")
         if len(value) > MAX_DRAFT_URL_LENGTH or not is_absolute_http_url(value):  # e.g. draft_id=%00, too
             raise PydanticCustomError("draft_url_invalid", "draft_url must be an absolute http(s) URL")
+        try:
+            draft_key(value)
+        except UndecodableDraftId:  # no key for it: refused before anything is stored or looked up
+            raise PydanticCustomError("draft_id_undecodable", "draft_id must be UTF-8 once percent-decoded") from None
         return value
 
 
@@ -111,16 +117,14 @@ class GenVideoRequest(DraftRequest):
     requirements: list[Tag] = Field(
         default_factory=list,
         max_length=MAX_REQUIREMENTS,
-        description="Tags an agent must hold to claim this job (at most 16 different ones).",
+        description="Tags an agent must hold to claim this job (at most 16; a tag named twice is one).",
     )
 
-    @field_validator("requirements", mode="before")
+    @field_validator("requirements")
     @classmethod
-    def _unique(cls, tags: Any) -> Any:
-        # Repeats are one tag, so they count once against the limit.
-        if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
-            return list(dict.fromkeys(tags))
-        return tags
+    def _unique(cls, tags: list[str]) -> list[str]:
+        # After the length check: the bound is on the list as sent, as the document states it.
+        return list(dict.fromkeys(tags))
 
 
 class JobStatusResponse(BaseModel):
@@ -159,6 +163,8 @@ def classify_validation_error(error: ValidationError) -> tuple[ErrorKind, str | 
         if tuple(problem["loc"]) == ("draft_url",):
             if problem["type"] == "draft_url_invalid":
                 return Errors.DRAFT_URL_INVALID, None
+            if problem["type"] == "draft_id_undecodable":
+                return Errors.DRAFT_ID_UNDECODABLE, None
             return Errors.DRAFT_URL_REQUIRED, None
     first = problems[0]
     where = ".".join(str(part) for part in first["loc"]) or "body"

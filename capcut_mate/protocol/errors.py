@@ -55,6 +55,11 @@ class Errors:
         "draft_url必须是不超过2048个字符的http(s)绝对URL",
         "draft_url must be an absolute http(s) URL of at most 2048 characters",
     )
+    DRAFT_ID_UNDECODABLE = ErrorKind(  # the same row: a draft_id with no value is no draft URL
+        400, 2001, "VALIDATION_ERROR", "无效的草稿URL", "Invalid draft URL",
+        "draft_url中的draft_id经百分号解码后必须是UTF-8文本",
+        "The draft_id in draft_url must be UTF-8 text once percent-decoded",
+    )
     VALIDATION_FAILED = ErrorKind(
         400, 1001, "VALIDATION_ERROR", "参数校验失败", "Parameter validation failed",
         "请求体必须是JSON对象", "The request body must be a JSON object",

@@ -77,12 +77,18 @@ def retry_delay_seconds(attempt: int) -> int:
     return min(10 * 2 ** min(max(attempt - 1, 0), 5), 300)  # capped before raising: attempt may be 2^31
 
 
-def draft_key(draft_url: str) -> str:
-    """A draft's identity: its draft_id query parameter when it has one, else the whole URL.
+class UndecodableDraftId(ValueError):
+    """A draft_id whose percent-escapes are not UTF-8 (`%ff`, `%80…`): it has no value."""
 
-    A draft_id whose percent-escapes are not UTF-8 (`%ff`, `%80…`) has no text value: such
-    a URL is its own key. Decoding it leniently would turn every invalid escape into U+FFFD,
-    and different drafts on different hosts would share one job."""
+
+def draft_key(draft_url: str) -> str:
+    """A draft's identity (CONTRACT.md): its draft_id query parameter's value when it has
+    one, else the whole URL.
+
+    A draft_id whose percent-escapes are not UTF-8 has no text value, and raises
+    UndecodableDraftId: the client API refuses such a URL. Decoding it leniently would turn
+    every invalid escape into U+FFFD, so that different drafts share one key; keying it by
+    the whole URL would let another URL name that key as its own draft_id."""
     for pair in urlsplit(draft_url).query.split("&"):
         name, _, value = pair.partition("=")
         if unquote_plus(name) != "draft_id" or not value:
@@ -90,7 +96,7 @@ def draft_key(draft_url: str) -> str:
         try:
             decoded = unquote_plus(value, errors="strict")
         except UnicodeDecodeError:
-            return draft_url
+            raise UndecodableDraftId("draft_id must be UTF-8 once percent-decoded") from None
         if decoded:
             return decoded
     return draft_url

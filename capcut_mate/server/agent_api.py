@@ -62,7 +62,7 @@ async def _claim_waiting(request: web.Request, body: ClaimRequest, lease_seconds
     deadline = loop.time() + body.wait
     async with wakeups.waiting(tags) as waiter:
         while True:
-            jobs = await store.claim(agent.name, tags, max_jobs=body.max_jobs, lease_seconds=lease_seconds)
+            jobs = await store.claim(agent, tags, max_jobs=body.max_jobs, lease_seconds=lease_seconds)
             remaining = deadline - loop.time()
             if jobs or remaining <= 0 or wakeups.closing:
                 break
@@ -71,7 +71,7 @@ async def _claim_waiting(request: web.Request, body: ClaimRequest, lease_seconds
                 return []
     if jobs and _hung_up(request):
         for job in jobs:  # the answer cannot arrive: give them straight back
-            await store.expire_lease_now(job.id, job.attempt, agent.name)
+            await store.expire_lease_now(job.id, job.attempt, agent)
         return []
     return jobs
 
@@ -86,7 +86,7 @@ async def report_progress(request: web.Request) -> web.Response:
     ack = await store.report_progress(
         job_id_param(request),
         body.attempt,
-        agent.name,
+        agent,
         progress=body.progress,
         stage=body.stage,
         message=body.message,
@@ -100,7 +100,7 @@ async def report_progress(request: web.Request) -> web.Response:
 async def upload_video(request: web.Request) -> web.Response:
     job_id, attempt = job_id_param(request), parse_query(request, VideoUploadQuery).attempt
     agent, store, videos = request[AGENT], request.config_dict[STORE], request.config_dict[VIDEO_STORE]
-    await store.fenced_job(job_id, attempt, agent.name)  # 404 / 409 before reading a byte
+    await store.fenced_job(job_id, attempt, agent)  # 404 / 409 before reading a byte
     try:
         stored = await videos.save(job_id, attempt, request.content)
     except Exception:
@@ -112,7 +112,7 @@ async def upload_video(request: web.Request) -> web.Response:
 async def begin_direct_upload(request: web.Request) -> web.Response:
     body = await parse_body(request, DirectUploadRequest)
     job_id, agent = job_id_param(request), request[AGENT]
-    await request.config_dict[STORE].fenced_job(job_id, body.attempt, agent.name)
+    await request.config_dict[STORE].fenced_job(job_id, body.attempt, agent)
     return model_response(await request.config_dict[VIDEO_STORE].begin_direct(job_id, body.attempt, body.size))
 
 
@@ -121,7 +121,7 @@ async def finish_direct_upload(request: web.Request) -> web.Response:
     job_id, agent, store = job_id_param(request), request[AGENT], request.config_dict[STORE]
     videos, metrics = request.config_dict[VIDEO_STORE], request.config_dict[METRICS]
     try:
-        await store.fenced_job(job_id, body.attempt, agent.name)
+        await store.fenced_job(job_id, body.attempt, agent)
     except ServiceError:  # the attempt is over: its parts can never become a job's video
         if name_of_attempt(body.name, job_id, body.attempt):
             with contextlib.suppress(ServiceError):
@@ -139,7 +139,7 @@ async def finish_direct_upload(request: web.Request) -> web.Response:
 async def abort_direct_upload(request: web.Request) -> web.Response:
     body = await parse_body(request, DirectUploadAbort)
     job_id = job_id_param(request)
-    await request.config_dict[STORE].fenced_job(job_id, body.attempt, request[AGENT].name)
+    await request.config_dict[STORE].fenced_job(job_id, body.attempt, request[AGENT])
     _check_name(body.name, job_id, body.attempt)
     await request.config_dict[VIDEO_STORE].abort_direct(body.name, body.upload_id)
     return model_response(DirectUploadAborted(aborted=True))
@@ -153,7 +153,7 @@ def _check_name(name: str, job_id: int, attempt: int) -> None:
 async def _stored(request: web.Request, job_id: int, attempt: int, stored: StoredVideo, via: str) -> web.Response:
     """The upload is in the store: answer its video_url, unless the attempt ended meanwhile."""
     videos, metrics = request.config_dict[VIDEO_STORE], request.config_dict[METRICS]
-    if not await request.config_dict[STORE].holds_lease(job_id, attempt, request[AGENT].name):
+    if not await request.config_dict[STORE].holds_lease(job_id, attempt, request[AGENT]):
         metrics.video_uploads.labels(videos.kind, via, "lease_lost").inc()
         try:
             await videos.delete(stored.name)
@@ -170,7 +170,7 @@ async def complete(request: web.Request) -> web.Response:
     body = await parse_body(request, CompleteRequest)
     store, job_id = request.config_dict[STORE], job_id_param(request)
     try:
-        outcome = await store.complete(job_id, body.attempt, request[AGENT].name, video_url=body.video_url)
+        outcome = await store.complete(job_id, body.attempt, request[AGENT], video_url=body.video_url)
     except ServiceError as error:
         if error.kind is Errors.LEASE_LOST and await _video_is_nobodys(request, job_id, body):
             await _discard_video(request, job_id, body.attempt, body.video_url)
@@ -207,7 +207,7 @@ async def _discard_video(request: web.Request, job_id: int, attempt: int, video_
 async def fail(request: web.Request) -> web.Response:
     body = await parse_body(request, FailRequest)
     outcome = await request.config_dict[STORE].fail(
-        job_id_param(request), body.attempt, request[AGENT].name, error_message=body.error_message,
+        job_id_param(request), body.attempt, request[AGENT], error_message=body.error_message,
         retryable=body.retryable,
     )
     if outcome.retry_at is not None:
@@ -218,7 +218,11 @@ async def fail(request: web.Request) -> web.Response:
 
 # The upload's body: the video's bytes, at least one, under any Content-Type (agents send video/mp4).
 VIDEO_BODY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}
-_ALWAYS = (Errors.AUTHENTICATION_FAILED, Errors.VALIDATION_FAILED, Errors.DATABASE_UNAVAILABLE)
+# What any agent call may answer, valid or not: every route has a body, which may be too
+# large (413; extra fields are allowed) or too slow to arrive (408); and the database may be
+# down (503) or a query fail (500).
+_ALWAYS = (Errors.AUTHENTICATION_FAILED, Errors.VALIDATION_FAILED, Errors.PAYLOAD_TOO_LARGE, Errors.REQUEST_TIMEOUT,
+           Errors.DATABASE_UNAVAILABLE, Errors.QUERY_FAILED)
 _FENCED = (*_ALWAYS, Errors.LEASE_LOST, Errors.JOB_NOT_FOUND)
 
 GROUP = EndpointGroup(
@@ -234,11 +238,11 @@ GROUP = EndpointGroup(
                  body=ProgressRequest, response=ProgressResponse, errors=(*_FENCED, Errors.PROGRESS_REGRESSION)),
         Endpoint("PUT", JOB_ROUTE + "/video", upload_video, "Upload the video (body: the MP4 bytes)",
                  query=VideoUploadQuery, response=VideoUploadResponse, raw_body=VIDEO_BODY,
-                 errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.REQUEST_TIMEOUT, Errors.STORAGE_FAILED)),
+                 errors=(*_FENCED, Errors.STORAGE_FAILED)),
         Endpoint("POST", JOB_ROUTE + "/video/direct", begin_direct_upload,
                  "Begin a direct upload: the parts to PUT to the store itself (none: use PUT …/video)",
                  body=DirectUploadRequest, response=DirectUploadResponse,
-                 errors=(*_FENCED, Errors.PAYLOAD_TOO_LARGE, Errors.STORAGE_FAILED)),
+                 errors=(*_FENCED, Errors.STORAGE_FAILED)),
         Endpoint("POST", JOB_ROUTE + "/video/direct/complete", finish_direct_upload,
                  "Finish a direct upload once every part is in; answers the video_url",
                  body=DirectUploadDone, response=VideoUploadResponse,

@@ -1,6 +1,7 @@
 """Hourly upkeep in every service process: event partitions for the months ahead,
-retention (finished jobs and their history older than CAPCUT_MATE_RETENTION_DAYS, and the
-videos the service stored for them), and the rate limit's buckets that refilled."""
+retention (finished jobs and their history older than CAPCUT_MATE_RETENTION_DAYS), the
+video store (unfinished uploads nobody can finish, and stored videos no job can show any
+more: those of pruned jobs among them), and the rate limit's buckets that refilled."""
 
 from __future__ import annotations
 
@@ -21,24 +22,26 @@ async def maintain_once(store: Store, retention_days: int, videos: VideoStore | 
                         ) -> PruneResult | None:
     await store.ensure_event_partitions()
     await store.forget_full_rate_buckets()
+    result = await prune(store, datetime.now(UTC) - timedelta(days=retention_days)) if retention_days else None
     if videos is not None:
+        # After retention: the videos of the jobs it just pruned go now. They are found by
+        # asking which stored videos a job can still show, not from a list the prune kept,
+        # so a process that dies between the two leaves them to the next upkeep.
         try:
             await videos.sweep(store.live_attempts)
-        except ServiceError as error:  # the store's trouble is its own: retention still runs
+            if removed := await videos.remove_unused(store.videos_in_use):
+                log.info("video store upkeep: %d stored video(s) no job shows removed", removed)
+        except ServiceError as error:  # the store's trouble is its own
             log.warning("video store upkeep skipped: %s", error.details)
-    if not retention_days:
-        return None
-    return await prune(store, datetime.now(UTC) - timedelta(days=retention_days), videos)
+    return result
 
 
-async def prune(store: Store, cutoff: datetime, videos: VideoStore | None) -> PruneResult:
-    """Retention: finished jobs that ended before `cutoff`, their history, and the videos
-    this service stored for them (a video elsewhere is its owner's to remove)."""
+async def prune(store: Store, cutoff: datetime) -> PruneResult:
+    """Retention: finished jobs that ended before `cutoff`, and their history."""
     result = await store.prune(cutoff)
-    removed = await videos.delete_videos_of(result.videos) if videos else 0
     if result.jobs_deleted or result.partitions_dropped:
-        log.info("retention: %d finished job(s) and %d stored video(s) removed; event partitions dropped: %s",
-                 result.jobs_deleted, removed, ", ".join(result.partitions_dropped) or "none")
+        log.info("retention: %d finished job(s) removed; event partitions dropped: %s",
+                 result.jobs_deleted, ", ".join(result.partitions_dropped) or "none")
     return result
 
 

@@ -6,14 +6,24 @@ import asyncio
 import time
 from typing import Any
 
-from capcut_mate.database.store import Store
-from capcut_mate.server.auth import AGENT_TOKEN, OPERATOR_TOKEN, new_token
+from capcut_mate.database.store import AgentCredentials, Store
+from capcut_mate.server.auth import AGENT_TOKEN, OPERATOR_TOKEN, new_token, parse_token
 
 
 async def register_agent(store: Store, name: str, tags: list[str] | None = None) -> str:
     token = new_token(AGENT_TOKEN)
     assert await store.add_agent(name, token_id=token.token_id, token_hash=token.token_hash, tags=tags or [])
     return token.token
+
+
+async def store_agent(store: Store, name: str, tags: list[str] | None = None) -> AgentCredentials:
+    """An agent as the store's agent calls take it (an agent's identity is its token): the
+    one registered under `name`, registered now if there is none."""
+    token_id = await store.pool.fetchval(
+        "SELECT token_id FROM capcut_mate.agents WHERE name = $1 AND revoked_at IS NULL", name)
+    if token_id is None:
+        token_id = parse_token(await register_agent(store, name, tags))[1]
+    return await store.find_agent(token_id)
 
 
 async def register_operator(store: Store, name: str = "ops") -> str:

@@ -6,12 +6,14 @@ import secrets
 
 from capcut_mate.database.store import Store
 from capcut_mate.protocol.jobs import Job, JobStatus
+from support.agents import store_agent
 
 AGENT = "test-agent"
 
 
 async def claim_one(store: Store, agent: str = AGENT, tags: list[str] | None = None, lease_seconds: int = 30):
-    (claimed,) = await store.claim(agent, tags or [], max_jobs=1, lease_seconds=lease_seconds)
+    (claimed,) = await store.claim(await store_agent(store, agent), tags or [], max_jobs=1,
+                                   lease_seconds=lease_seconds)
     return claimed
 
 
@@ -33,14 +35,15 @@ async def drive(
     if to is not JobStatus.PENDING:
         claimed = await claim_one(store, tags=[tag])
         assert claimed.id == job.id
+        agent = await store_agent(store, AGENT)
         if to is JobStatus.PROCESSING:
             await store.report_progress(
-                job.id, claimed.attempt, AGENT, progress=progress, stage=None, message=None, lease_seconds=30
+                job.id, claimed.attempt, agent, progress=progress, stage=None, message=None, lease_seconds=30
             )
         elif to is JobStatus.COMPLETED:
-            await store.complete(job.id, claimed.attempt, AGENT, video_url=video_url)
+            await store.complete(job.id, claimed.attempt, agent, video_url=video_url)
         else:
-            await store.fail(job.id, claimed.attempt, AGENT, error_message=error_message, retryable=False)
+            await store.fail(job.id, claimed.attempt, agent, error_message=error_message, retryable=False)
     final = await store.get_job(job.id)
     assert final is not None and final.status is to
     return final

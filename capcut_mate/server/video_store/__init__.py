@@ -35,6 +35,10 @@ from capcut_mate.settings import Settings
 STORED_NAME = re.compile(STORED_VIDEO_NAME)
 # Of some (job id, attempt) pairs, those still processing (Store.live_attempts).
 LiveAttempts = Callable[[list[tuple[int, int]]], Awaitable[set[tuple[int, int]]]]
+# Of some stored videos, (job id, attempt, name), the names a job may still show (Store.videos_in_use).
+VideosInUse = Callable[[list[tuple[int, int, str]]], Awaitable[set[str]]]
+# How many stored videos upkeep asks about at once.
+UPKEEP_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ class VideoStore(Protocol):
     async def sweep(self, live: LiveAttempts) -> None:
         """Upkeep: remove unfinished uploads that no process can still finish."""
 
+    async def remove_unused(self, in_use: VideosInUse) -> int:
+        """Upkeep: remove the stored videos no job can show any more (their job pruned, or
+        their attempt over without them); answer how many went. Retention relies on it, so
+        a prune that dies before its videos are gone leaves them to the next upkeep."""
+
     async def check(self) -> str | None:
         """Readiness (a ReadinessCheck): None when the store is reachable and writable, else
         why not, in words fit for an unauthenticated route (no folder path)."""
@@ -130,6 +139,16 @@ def attempt_of(name: str) -> tuple[int, int] | None:
 def name_of_attempt(name: str, job_id: int, attempt: int) -> bool:
     """Whether `name` is one the store made for this job's attempt."""
     return attempt_of(name) == (job_id, attempt)
+
+
+async def unused(names: list[str], in_use: VideosInUse) -> list[str]:
+    """Of these stored names, those no job can show any more, asked in batches."""
+    unused = []
+    for start in range(0, len(names), UPKEEP_BATCH):
+        batch = [(*attempt_of(name), name) for name in names[start:start + UPKEEP_BATCH]]
+        kept = await in_use(batch)
+        unused += [name for *_, name in batch if name not in kept]
+    return unused
 
 
 def new_name(job_id: int, attempt: int) -> str:

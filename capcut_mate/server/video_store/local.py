@@ -30,9 +30,11 @@ from capcut_mate.server.video_store import (
     LiveAttempts,
     ReadinessCheck,
     StoredVideo,
+    VideosInUse,
     new_name,
     read_body,
     stored_name_in,
+    unused,
 )
 
 log = logging.getLogger("capcut_mate.server.videos")
@@ -94,6 +96,26 @@ class LocalVideoStore:
                     if leftover.stat().st_mtime < cutoff:
                         leftover.unlink()
 
+    async def remove_unused(self, in_use: VideosInUse) -> int:
+        names = await asyncio.to_thread(self._stored_names)
+        return await asyncio.to_thread(self._remove, await unused(names, in_use))
+
+    def _stored_names(self) -> list[str]:
+        with os.scandir(self.folder) as entries:
+            return [entry.name for entry in entries if STORED_NAME.match(entry.name) and entry.is_file()]
+
+    def _remove(self, names: list[str]) -> int:
+        removed = 0
+        for name in names:
+            try:
+                (self.folder / name).unlink()
+                removed += 1
+            except FileNotFoundError:  # another process's upkeep was first
+                pass
+            except OSError as error:
+                log.warning("could not remove the unused video %s: %r", name, error)
+        return removed
+
     async def save(self, job_id: int, attempt: int, body: StreamReader) -> StoredVideo:
         name = new_name(job_id, attempt)
         partial = self._incoming / (name + ".part")
@@ -153,7 +175,7 @@ class LocalVideoStore:
             except FileNotFoundError:
                 pass
             except OSError as error:
-                log.warning("could not remove the pruned video %s: %r", name, error)
+                log.warning("could not remove the video %s: %r", name, error)
         return removed
 
     async def url_for(self, base_url: str, name: str) -> str:

@@ -36,10 +36,12 @@ from capcut_mate.server.video_store import (
     LiveAttempts,
     ReadinessCheck,
     StoredVideo,
+    VideosInUse,
     attempt_of,
     new_name,
     read_body,
     stored_name_in,
+    unused,
 )
 from capcut_mate.settings import Settings
 
@@ -251,6 +253,22 @@ class S3VideoStore:
 
     # --- removal ----------------------------------------------------------------------------
 
+    async def remove_unused(self, in_use: VideosInUse) -> int:
+        try:
+            names = []
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            async for page in pages:
+                for listed in page.get("Contents", []):
+                    if STORED_NAME.match(name := listed["Key"][len(self.prefix):]):
+                        names.append(name)
+        except (BotoCoreError, ClientError) as error:
+            raise self._failure(error) from None
+        keys = [self.key_of(name) for name in await unused(names, in_use)]
+        removed = 0
+        for start in range(0, len(keys), _DELETE_BATCH):
+            removed += await self._delete_keys(keys[start:start + _DELETE_BATCH])
+        return removed
+
     async def delete(self, name: str) -> None:
         await self._call("delete_object", Bucket=self.bucket, Key=self.key_of(name))
 
@@ -266,8 +284,8 @@ class S3VideoStore:
         return removed
 
     async def _delete_keys(self, keys: list[str]) -> int:
-        """Remove these objects; answer how many went. Never raises: the jobs are gone from
-        the database already, so every key that cannot go is logged by name."""
+        """Remove these objects; answer how many went. Never raises: every key that cannot go
+        is logged by name, and upkeep tries it again next time."""
         try:
             answer = await self._client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
@@ -282,10 +300,10 @@ class S3VideoStore:
                     await self._client.delete_object(Bucket=self.bucket, Key=key)
                     removed += 1
                 except (BotoCoreError, ClientError) as single:
-                    log.warning("could not remove the pruned video %s: %s", key, self._reason(single))
+                    log.warning("could not remove the video %s: %s", key, self._reason(single))
             return removed
         for error in answer.get("Errors", []):
-            log.warning("could not remove the pruned video %s: %s", error.get("Key"), error.get("Message"))
+            log.warning("could not remove the video %s: %s", error.get("Key"), error.get("Message"))
         return len(keys) - len(answer.get("Errors", []))
 
     # --- URLs -------------------------------------------------------------------------------
