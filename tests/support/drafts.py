@@ -233,11 +233,7 @@ class DraftBuilder:
         material_id = self.material("effects", {
             "type": "filter", "name": name, "effect_id": "0", "resource_id": "0", "value": intensity,
             "adjust_params": [], "apply_target_type": 0, "sub_type": "none", "source_platform": 1, "platform": "all"})
-        segment = {"id": uuid.uuid4().hex, "material_id": material_id, "visible": True, "reverse": False,
-                   "target_timerange": {"start": microseconds(start), "duration": microseconds(duration)},
-                   "common_keyframes": [], "keyframe_refs": [], "render_index": render_index}
-        track["segments"].append(segment)
-        return segment
+        return self._over_layers(track, material_id, start, duration, render_index)
 
     def effect(self, track: dict[str, Any], name: str, *, start: float, duration: float, intensity: float = 1.0,
                render_index: int = 11000) -> dict[str, Any]:
@@ -248,6 +244,12 @@ class DraftBuilder:
             "adjust_params": [{"name": "effects_adjust_texture", "value": intensity, "default_value": 1.0,
                                "min_value": 0.0, "max_value": 1.0}],
             "apply_target_type": 2, "render_index": render_index, "source_platform": 0, "platform": "all"})
+        return self._over_layers(track, material_id, start, duration, render_index)
+
+    @staticmethod
+    def _over_layers(track: dict[str, Any], material_id: str, start: float, duration: float,
+                     render_index: int) -> dict[str, Any]:
+        """A segment that applies to the layers below it: no clip, no extra references."""
         segment = {"id": uuid.uuid4().hex, "material_id": material_id, "visible": True, "reverse": False,
                    "target_timerange": {"start": microseconds(start), "duration": microseconds(duration)},
                    "common_keyframes": [], "keyframe_refs": [], "render_index": render_index}
