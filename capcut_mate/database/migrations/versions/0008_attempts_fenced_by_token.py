@@ -11,7 +11,7 @@ the others match no token, so their writes are refused and the lease reaper requ
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-08
+Create Date: 2026-12-01
 """
 
 from capcut_mate.database.migrations import executing
